@@ -1,0 +1,103 @@
+/*
+ * Keepalive pools: idle upstream connections cached per worker and upstream,
+ * most recently used first. A pooled connection keeps its recv armed, so a
+ * backend closing it (or sending anything unasked) is seen at once and the
+ * connection leaves the pool instead of being handed to a request.
+ */
+#include <stdlib.h>
+
+#include "balancer.h"
+#include "core/conn.h"
+
+static void pool_remove(gw_pool_t *p, gw_conn_t *c)
+{
+    for (uint32_t i = 0; i < p->n; i++) {
+        if (p->idle[i] == c) {
+            for (uint32_t j = i + 1; j < p->n; j++)
+                p->idle[j - 1] = p->idle[j];
+            p->n--;
+            return;
+        }
+    }
+}
+
+static void idle_close(gw_worker_t *w, gw_conn_t *c)
+{
+    gw_pool_t *p = c->data;
+
+    pool_remove(p, c);
+    gw_conn_close(w, c);
+}
+
+static void idle_on_data(gw_worker_t *w, gw_conn_t *c, char *data, uint32_t len, uint32_t bid)
+{
+    /* Bytes on an idle connection: the backend is confused; never reuse it. */
+    gw_buf_unref(&w->bufs, bid);
+    idle_close(w, c);
+}
+
+static void idle_on_eof(gw_worker_t *w, gw_conn_t *c, int err)
+{
+    idle_close(w, c);
+}
+
+static const gw_conn_ops_t idle_ops = {
+    .on_data = idle_on_data,
+    .on_eof = idle_on_eof,
+    .on_timeout = idle_close,
+    .on_stop = idle_close,
+};
+
+gw_conn_t *gw_pool_get(gw_worker_t *w, gw_upstream_rt_t *rt, const gw_peer_t *peer)
+{
+    gw_pool_t *p = &rt->pool;
+
+    for (uint32_t i = p->n; i-- > 0;) {
+        gw_conn_t *c = p->idle[i];
+
+        if (c->ctx != peer || (c->flags & (GW_CONN_CLOSING | GW_CONN_READ_EOF)))
+            continue;
+        for (uint32_t j = i + 1; j < p->n; j++)
+            p->idle[j - 1] = p->idle[j];
+        p->n--;
+        gw_conn_timer_off(w, c);
+        return c;
+    }
+    return NULL;
+}
+
+void gw_pool_put(gw_worker_t *w, gw_upstream_rt_t *rt, gw_conn_t *c, const gw_peer_t *peer)
+{
+    gw_pool_t *p = &rt->pool;
+    uint32_t max = rt->u->keepalive;
+
+    if (max == 0 || w->stopping || (c->flags & (GW_CONN_CLOSING | GW_CONN_READ_EOF))) {
+        gw_conn_close(w, c);
+        return;
+    }
+    if (p->cap < max) {
+        gw_conn_t **idle = realloc(p->idle, max * sizeof(*idle));
+
+        if (idle == NULL) {
+            gw_conn_close(w, c);
+            return;
+        }
+        p->idle = idle;
+        p->cap = max;
+    }
+    if (p->n == max) /* full: the least recently used one goes */
+        idle_close(w, p->idle[0]);
+    c->ops = &idle_ops;
+    c->data = p;
+    c->ctx = peer;
+    p->idle[p->n++] = c;
+    gw_conn_timer(w, c, rt->u->keepalive_timeout);
+    gw_conn_recv_start(w, c);
+}
+
+void gw_pool_free(gw_worker_t *w, gw_pool_t *p)
+{
+    free(p->idle);
+    p->idle = NULL;
+    p->n = p->cap = 0;
+}

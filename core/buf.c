@@ -1,0 +1,162 @@
+#include "buf.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "gw.h"
+
+int gw_bufring_init(gw_bufring_t *b, struct io_uring *ring, uint16_t bgid, uint32_t nbufs, uint32_t size)
+{
+    struct io_uring_buf_reg reg;
+    size_t ring_bytes = (size_t)nbufs * sizeof(struct io_uring_buf);
+    void *mem;
+    int ret;
+
+    memset(b, 0, sizeof(*b));
+    if (nbufs == 0 || (nbufs & (nbufs - 1)) || nbufs > 32768)
+        return -EINVAL;
+    /* The ring itself must be page aligned; the buffers are touched lazily by
+     * the kernel, so unused ones cost address space, not memory. */
+    mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return -errno;
+    b->br = mem;
+    b->base = mmap(NULL, (size_t)nbufs * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b->base == MAP_FAILED) {
+        ret = -errno;
+        munmap(mem, ring_bytes);
+        return ret;
+    }
+    b->refs = calloc(nbufs, sizeof(*b->refs));
+    if (b->refs == NULL) {
+        munmap(b->base, (size_t)nbufs * size);
+        munmap(mem, ring_bytes);
+        return -ENOMEM;
+    }
+    b->size = size;
+    b->nbufs = nbufs;
+    b->bgid = bgid;
+
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)mem;
+    reg.ring_entries = nbufs;
+    reg.bgid = bgid;
+    ret = io_uring_register_buf_ring(ring, &reg, 0);
+    if (ret < 0) {
+        gw_bufring_free(b, NULL);
+        return ret;
+    }
+    io_uring_buf_ring_init(b->br);
+    for (uint32_t i = 0; i < nbufs; i++)
+        io_uring_buf_ring_add(b->br, gw_buf_data(b, i), size, (unsigned short)i, io_uring_buf_ring_mask(nbufs),
+                              (int)i);
+    io_uring_buf_ring_advance(b->br, (int)nbufs);
+    return 0;
+}
+
+void gw_bufring_free(gw_bufring_t *b, struct io_uring *ring)
+{
+    if (b->br == NULL)
+        return;
+    if (ring)
+        io_uring_unregister_buf_ring(ring, b->bgid);
+    munmap(b->base, (size_t)b->nbufs * b->size);
+    munmap(b->br, (size_t)b->nbufs * sizeof(struct io_uring_buf));
+    free(b->refs);
+    memset(b, 0, sizeof(*b));
+}
+
+void gw_buf_unref(gw_bufring_t *b, uint32_t bid)
+{
+    if (--b->refs[bid] != 0)
+        return;
+    io_uring_buf_ring_add(b->br, gw_buf_data(b, bid), b->size, (unsigned short)bid, io_uring_buf_ring_mask(b->nbufs),
+                          (int)b->pending);
+    b->pending++;
+    b->held--;
+}
+
+uint32_t gw_bufring_commit(gw_bufring_t *b)
+{
+    uint32_t n = b->pending;
+
+    if (n) {
+        io_uring_buf_ring_advance(b->br, (int)n);
+        b->pending = 0;
+    }
+    return n;
+}
+
+gw_seg_t *gw_seg_alloc(gw_seg_cache_t *sc)
+{
+    gw_seg_t *s = sc->free;
+
+    if (s) {
+        sc->free = s->next;
+        sc->nfree--;
+        return s;
+    }
+    return malloc(sizeof(*s));
+}
+
+void gw_seg_release(gw_seg_cache_t *sc, gw_bufring_t *b, gw_seg_t *s)
+{
+    if (s->bid >= 0)
+        gw_buf_unref(b, (uint32_t)s->bid);
+    else if (s->bid == GW_SEG_HEAP)
+        free(s->block);
+    /* Keep a bounded cache; beyond it give memory back to the allocator. */
+    if (sc->nfree >= 4096) {
+        free(s);
+        return;
+    }
+    s->next = sc->free;
+    sc->free = s;
+    sc->nfree++;
+}
+
+void gw_seg_cache_free(gw_seg_cache_t *sc)
+{
+    while (sc->free) {
+        gw_seg_t *s = sc->free;
+
+        sc->free = s->next;
+        free(s);
+    }
+    sc->nfree = 0;
+}
+
+void gw_segq_clear(gw_segq_t *q, gw_seg_cache_t *sc, gw_bufring_t *b)
+{
+    while (q->head) {
+        gw_seg_t *s = q->head;
+
+        q->head = s->next;
+        gw_seg_release(sc, b, s);
+    }
+    gw_segq_init(q);
+}
+
+void gw_segq_consume(gw_segq_t *q, gw_seg_cache_t *sc, gw_bufring_t *b, uint32_t n)
+{
+    while (n && q->head) {
+        gw_seg_t *s = q->head;
+
+        if (n < s->len) {
+            s->data += n;
+            s->len -= n;
+            q->bytes -= n;
+            return;
+        }
+        n -= s->len;
+        q->bytes -= s->len;
+        q->count--;
+        q->head = s->next;
+        gw_seg_release(sc, b, s);
+    }
+    if (q->head == NULL)
+        q->tailp = &q->head;
+}

@@ -1,0 +1,68 @@
+/* Types of connections (see conn.h). */
+#ifndef GW_CONN_T_H
+#define GW_CONN_T_H
+
+#include <stdint.h>
+
+#include "buf-t.h"
+#include "timer-t.h"
+
+typedef struct gw_worker gw_worker_t;
+typedef struct gw_conn gw_conn_t;
+
+/*
+ * What the owner of a connection (the HTTP layer) is told. Every callback may
+ * call gw_conn_close() on the connection; the slot stays valid until the
+ * worker has seen the last completion of every operation on it.
+ */
+typedef struct gw_conn_ops {
+    /* Bytes arrived in provided buffer `bid`. The callee owns one reference to
+     * the buffer and must release it (gw_buf_unref) or hand it to a segment. */
+    void (*on_data)(gw_worker_t *w, gw_conn_t *c, char *data, uint32_t len, uint32_t bid);
+    /* The read side ended: 0 for an orderly EOF, -errno for an error. */
+    void (*on_eof)(gw_worker_t *w, gw_conn_t *c, int err);
+    /* A send completed; c->out.bytes says what is still queued. */
+    void (*on_sent)(gw_worker_t *w, gw_conn_t *c);
+    /* A send failed (-errno); the queued output was dropped. */
+    void (*on_send_error)(gw_worker_t *w, gw_conn_t *c, int err);
+    /* The connect started by gw_conn_connect finished: 0 or -errno. */
+    void (*on_connect)(gw_worker_t *w, gw_conn_t *c, int res);
+    /* The timer armed with gw_conn_timer fired. */
+    void (*on_timeout)(gw_worker_t *w, gw_conn_t *c);
+    /* The worker stops gracefully: finish what is in flight, then close. */
+    void (*on_stop)(gw_worker_t *w, gw_conn_t *c);
+} gw_conn_ops_t;
+
+enum {
+    GW_CONN_RECV_WANTED = 1u << 0,    /* the owner wants input */
+    GW_CONN_RECV_ARMED = 1u << 1,     /* a (multishot) recv is in the kernel */
+    GW_CONN_RECV_CANCELING = 1u << 2, /* ... and a cancel for it is on its way */
+    GW_CONN_SENDING = 1u << 3,        /* a send is in the kernel */
+    GW_CONN_DIRTY = 1u << 4,          /* on the worker's flush list */
+    GW_CONN_CONNECTING = 1u << 5,
+    GW_CONN_CLOSING = 1u << 6,        /* close submitted; waiting for the last completions */
+    GW_CONN_CLOSE_ON_DRAIN = 1u << 7, /* close once `out` is sent */
+    GW_CONN_LINGER_ON_DRAIN = 1u << 8,
+    GW_CONN_LINGER = 1u << 9,         /* write side shut, discarding input until EOF or timeout */
+    GW_CONN_READ_EOF = 1u << 10,
+    GW_CONN_STARVED = 1u << 11,       /* recv ended with ENOBUFS; re-armed when buffers return */
+    GW_CONN_USED = 1u << 12,          /* slot allocated */
+};
+
+struct gw_conn {
+    int fd;
+    uint32_t idx;      /* slot in the worker's table */
+    uint32_t gen;      /* bumped at each allocation; stale completions are recognised by it */
+    uint16_t flags;
+    uint16_t inflight; /* ring operations submitted and not yet finally completed */
+    uint32_t sending;  /* bytes at the head of `out` that the send in flight covers */
+    uint32_t requests; /* requests carried so far (keepalive_requests) */
+    gw_segq_t out;     /* output, in order */
+    gw_timer_t timer;
+    const gw_conn_ops_t *ops;
+    void *data;            /* the owner's state */
+    const void *ctx;       /* the owner's configuration (listener's, peer's) */
+    gw_conn_t *next_dirty; /* flush list; free list when the slot is unused */
+};
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * Error log sink. The sink is a single fd swapped atomically on reopen so a
+ * worker never writes to a closed descriptor: the old fd is closed only after
+ * the new one is published, and a write racing with the swap lands in either
+ * file, never nowhere.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const level_names[] = {"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"};
+
+static struct {
+    _Atomic int fd;
+    _Atomic int level;
+    char path[4096]; /* empty = stderr; touched only by the main thread */
+} sink = {.fd = 2, .level = GW_LOG_ERR};
+
+static _Thread_local int thread_id;
+
+int gw_log_level_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *gw_log_level_name(gw_log_level_t level)
+{
+    return level_names[level];
+}
+
+static int open_path(const char *path)
+{
+    int fd;
+
+    if (strcmp(path, "stderr") == 0)
+        return 2;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+static void publish(int fd)
+{
+    int old = atomic_exchange(&sink.fd, fd);
+
+    if (old > 2 && old != fd)
+        close(old);
+}
+
+int gw_log_open(const char *path, gw_log_level_t level)
+{
+    int fd = open_path(path);
+
+    if (fd < 0)
+        return fd;
+    if (strcmp(path, "stderr") == 0)
+        sink.path[0] = '\0';
+    else
+        snprintf(sink.path, sizeof(sink.path), "%s", path);
+    atomic_store(&sink.level, (int)level);
+    publish(fd);
+    return 0;
+}
+
+int gw_log_reopen(void)
+{
+    int fd;
+
+    if (sink.path[0] == '\0')
+        return 0;
+    fd = open_path(sink.path);
+    if (fd < 0)
+        return fd;
+    publish(fd);
+    return 0;
+}
+
+void gw_log_set_thread_id(int id)
+{
+    thread_id = id;
+}
+
+int gw_log_enabled(gw_log_level_t level)
+{
+    return (int)level <= atomic_load_explicit(&sink.level, memory_order_relaxed);
+}
+
+void gw_logv(gw_log_level_t level, const char *fmt, va_list ap)
+{
+    char line[2048];
+    struct tm tm;
+    time_t now;
+    size_t n;
+    int r;
+
+    if (!gw_log_enabled(level))
+        return;
+    now = time(NULL);
+    localtime_r(&now, &tm);
+    n = strftime(line, sizeof(line), "%Y/%m/%d %H:%M:%S ", &tm);
+    r = snprintf(line + n, sizeof(line) - n, "[%s] %d#%d: ", level_names[level], (int)getpid(), thread_id);
+    if (r > 0)
+        n += (size_t)r;
+    if (n < sizeof(line)) {
+        r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        if (r > 0)
+            n += (size_t)r;
+    }
+    if (n > sizeof(line) - 1)
+        n = sizeof(line) - 1;
+    line[n++] = '\n';
+    /* One write per line: O_APPEND keeps concurrent workers' lines whole. */
+    if (write(atomic_load(&sink.fd), line, n) < 0) {
+        /* nowhere left to report it */
+    }
+}
+
+void gw_log(gw_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    gw_logv(level, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,61 @@
+/*
+ * The worker's io_uring: setup with the best flags the kernel offers, the
+ * encoding of completions' user_data, and getting SQEs without ever failing.
+ */
+#ifndef GW_RING_H
+#define GW_RING_H
+
+#include <liburing.h>
+#include <stdint.h>
+
+#include "worker-t.h"
+
+/* Operations, as encoded in user_data (STYLE.md 5). */
+enum gw_op {
+    GW_OP_NONE = 0,
+    GW_OP_ACCEPT,  /* idx = listener */
+    GW_OP_RECV,    /* idx = connection */
+    GW_OP_SEND,
+    GW_OP_CONNECT,
+    GW_OP_CLOSE,
+    GW_OP_CANCEL,
+    GW_OP_SHUTDOWN,
+    GW_OP_WAKE,    /* the main thread's eventfd */
+};
+
+/* user_data: op in bits 0-7, generation in 8-31, slot index in 32-63. */
+static inline uint64_t gw_ud(enum gw_op op, uint32_t idx, uint32_t gen)
+{
+    return (uint64_t)op | ((uint64_t)(gen & 0xffffffu) << 8) | ((uint64_t)idx << 32);
+}
+
+static inline enum gw_op gw_ud_op(uint64_t ud)
+{
+    return (enum gw_op)(ud & 0xff);
+}
+
+static inline uint32_t gw_ud_gen(uint64_t ud)
+{
+    return (uint32_t)(ud >> 8) & 0xffffffu;
+}
+
+static inline uint32_t gw_ud_idx(uint64_t ud)
+{
+    return (uint32_t)(ud >> 32);
+}
+
+/*
+ * Create w->ring (sq_entries, CQ twice as large) in the calling thread, the
+ * buffer ring, and probe features into w->ring_features. Returns 0 or -errno;
+ * `why` names the step that failed.
+ */
+int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t buf_size, const char **why);
+void gw_ring_exit(gw_worker_t *w);
+
+/* An SQE, submitting what is queued first if the SQ is full. Never NULL. */
+struct io_uring_sqe *gw_ring_sqe(gw_worker_t *w);
+
+/* Describe the features in use, for the startup log. */
+void gw_ring_describe(const gw_worker_t *w, char *buf, size_t size);
+
+#endif

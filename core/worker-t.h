@@ -1,0 +1,88 @@
+/* Types of a worker: one thread, one ring, everything it touches its own. */
+#ifndef GW_WORKER_T_H
+#define GW_WORKER_T_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "buf-t.h"
+#include "conn-t.h"
+#include "cycle-t.h"
+#include "timer-t.h"
+
+/* What the ring turned out to support (probed at start, see ring.c). */
+enum {
+    GW_RING_DEFER_TASKRUN = 1u << 0,
+    GW_RING_SINGLE_ISSUER = 1u << 1,
+    GW_RING_COOP_TASKRUN = 1u << 2,
+    GW_RING_REG_RING_FD = 1u << 3,
+    GW_RING_RECV_MULTISHOT = 1u << 4,
+};
+
+typedef struct gw_listener {
+    int fd;
+    uint8_t armed; /* multishot accept in the kernel */
+    const gw_listen_t *conf;
+} gw_listener_t;
+
+/* Commands from the main thread, posted in `cmd` and signalled through the eventfd. */
+enum { GW_CMD_NONE = 0, GW_CMD_STOP_GRACEFUL = 1, GW_CMD_STOP_FAST = 2 };
+
+#define GW_SCRATCH_IOVS 4096
+#define GW_SCRATCH_MSGS 1024
+#define GW_SEND_MAX_IOV 64
+
+typedef struct gw_worker_stats {
+    uint64_t accepted;
+    uint64_t loops;    /* ring waits */
+    uint64_t cqes;
+} gw_worker_stats_t;
+
+struct gw_worker {
+    int id;  /* 1-based, shown in logs as pid#id */
+    int cpu; /* pinned to, or -1 */
+    pthread_t thread;
+    const gw_cycle_t *cycle;
+
+    struct io_uring ring;
+    uint32_t ring_features; /* GW_RING_* */
+    gw_bufring_t bufs;
+    gw_seg_cache_t segs;
+
+    gw_conn_t *conns;   /* table of `nconns` slots */
+    uint32_t nconns;
+    uint32_t used_hwm;  /* slots [0, used_hwm) have been handed out at least once */
+    gw_conn_t *free;    /* recycled slots */
+    uint32_t active;    /* allocated slots, including ones still closing */
+    gw_conn_t *dirty;   /* connections with output to flush */
+    uint32_t *starved;  /* slot indexes waiting for buffers */
+    uint32_t nstarved, starved_cap;
+
+    gw_listener_t *listeners;
+    uint32_t nlisteners;
+
+    gw_wheel_t timers;
+    uint64_t now; /* ms, monotonic, refreshed once per loop iteration */
+
+    /* Per-submit scratch for sendmsg headers; FEAT_SUBMIT_STABLE means the
+     * kernel has copied them once io_uring_enter returns. */
+    struct iovec iov_scratch[GW_SCRATCH_IOVS];
+    struct msghdr msg_scratch[GW_SCRATCH_MSGS];
+    uint32_t iov_used, msg_used;
+
+    int wake_fd;   /* eventfd the main thread writes after setting cmd */
+    int notify_fd; /* pipe to the main thread: setup result, loop end */
+    uint64_t wake_buf;
+    _Atomic int cmd;
+    int stopping; /* 0, or GW_CMD_STOP_* being carried out */
+    int exit_code;
+
+    void *http;     /* the HTTP module's per-worker state */
+    void *balancer; /* per-upstream runtime (balancer/) */
+    gw_worker_stats_t stats;
+};
+
+#endif

@@ -1,0 +1,428 @@
+/*
+ * The worker loop: flush output, give buffers back, submit and wait in one
+ * io_uring_enter, dispatch every completion, run due timers. One syscall per
+ * iteration however many connections had work.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "gw.h"
+#include "log.h"
+#include "module.h"
+#include "ring.h"
+#include "timer.h"
+
+#define RING_ENTRIES 4096
+#define BUF_COUNT 1024
+#define BUF_SIZE 16384
+
+static uint64_t clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int gw_cpu_count(void)
+{
+    cpu_set_t set;
+
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* The n-th CPU this process may run on, so worker k lands on its own core. */
+static int nth_cpu(int n)
+{
+    cpu_set_t set;
+    int seen = 0;
+
+    if (sched_getaffinity(0, sizeof(set), &set) != 0 || CPU_COUNT(&set) == 0)
+        return -1;
+    n %= CPU_COUNT(&set);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &set) && seen++ == n)
+            return cpu;
+    return -1;
+}
+
+static void arm_accept(gw_worker_t *w, uint32_t i)
+{
+    struct io_uring_sqe *sqe = gw_ring_sqe(w);
+
+    io_uring_prep_multishot_accept(sqe, w->listeners[i].fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_ACCEPT, i, 0));
+    w->listeners[i].armed = 1;
+}
+
+static void arm_wake(gw_worker_t *w)
+{
+    struct io_uring_sqe *sqe = gw_ring_sqe(w);
+
+    io_uring_prep_read(sqe, w->wake_fd, &w->wake_buf, sizeof(w->wake_buf), 0);
+    io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_WAKE, 0, 0));
+}
+
+static void handle_accept(gw_worker_t *w, struct io_uring_cqe *cqe)
+{
+    uint32_t i = gw_ud_idx(cqe->user_data);
+    gw_listener_t *l = &w->listeners[i];
+    gw_conn_t *c;
+
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        l->armed = 0;
+    if (cqe->res >= 0) {
+        if (w->stopping) {
+            close(cqe->res);
+        } else if ((c = gw_conn_alloc(w, cqe->res)) == NULL) {
+            /* Table full: refuse this one. worker_connections bounds memory. */
+            close(cqe->res);
+        } else {
+            w->stats.accepted++;
+            l->conf->on_accept(w, c, l->conf);
+        }
+    } else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN && cqe->res != -EINTR) {
+        gw_log(GW_LOG_ERR, "accept() on %s failed (%d: %s)", l->conf->text, -cqe->res, strerror(-cqe->res));
+    }
+    if (!l->armed && !w->stopping && l->fd >= 0)
+        arm_accept(w, i);
+}
+
+/* Stop accepting and ask every connection to wind down. */
+static void begin_stop(gw_worker_t *w, int how)
+{
+    w->stopping = how;
+    for (uint32_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd >= 0) {
+            struct io_uring_sqe *sqe = gw_ring_sqe(w);
+
+            /* Closing the socket (after cancelling its accept) refuses new
+             * connections at once; the other workers' sockets close too. */
+            io_uring_prep_cancel_fd(sqe, w->listeners[i].fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
+            sqe->flags |= IOSQE_IO_HARDLINK;
+            sqe = gw_ring_sqe(w);
+            io_uring_prep_close(sqe, w->listeners[i].fd);
+            io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
+            w->listeners[i].fd = -1;
+        }
+    }
+    if (how == GW_CMD_STOP_GRACEFUL) {
+        for (uint32_t i = 0; i < w->used_hwm; i++) {
+            gw_conn_t *c = &w->conns[i];
+
+            if ((c->flags & GW_CONN_USED) && !(c->flags & GW_CONN_CLOSING) && c->ops && c->ops->on_stop)
+                c->ops->on_stop(w, c);
+        }
+    }
+}
+
+static void handle_wake(gw_worker_t *w, struct io_uring_cqe *cqe)
+{
+    int cmd = atomic_load(&w->cmd);
+
+    if (cmd != GW_CMD_NONE && w->stopping != GW_CMD_STOP_FAST)
+        begin_stop(w, cmd);
+    if (cqe->res >= 0 || cqe->res == -EINTR || cqe->res == -EAGAIN)
+        arm_wake(w);
+}
+
+static void dispatch(gw_worker_t *w, struct io_uring_cqe *cqe)
+{
+    uint64_t data = cqe->user_data;
+    enum gw_op op = gw_ud_op(data);
+    gw_conn_t *c;
+
+    switch (op) {
+    case GW_OP_ACCEPT:
+        handle_accept(w, cqe);
+        return;
+    case GW_OP_WAKE:
+        handle_wake(w, cqe);
+        return;
+    case GW_OP_NONE:
+        return;
+    default:
+        break;
+    }
+    c = &w->conns[gw_ud_idx(data)];
+    if (gw_unlikely(!(c->flags & GW_CONN_USED) || (c->gen & 0xffffffu) != gw_ud_gen(data))) {
+        /* Cannot happen while inflight accounting holds; never leak a buffer if it does. */
+        if (cqe->flags & IORING_CQE_F_BUFFER) {
+            uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+            gw_buf_taken(&w->bufs, bid);
+            gw_buf_unref(&w->bufs, bid);
+        }
+        gw_log(GW_LOG_ALERT, "stale completion op %d slot %u", (int)op, gw_ud_idx(data));
+        return;
+    }
+    switch (op) {
+    case GW_OP_RECV:
+        gw_conn_handle_recv(w, c, cqe);
+        break;
+    case GW_OP_SEND:
+        gw_conn_handle_send(w, c, cqe->res);
+        break;
+    case GW_OP_CONNECT:
+        gw_conn_handle_connect(w, c, cqe->res);
+        break;
+    case GW_OP_CLOSE:
+    case GW_OP_CANCEL:
+    case GW_OP_SHUTDOWN:
+        gw_conn_handle_done(w, c);
+        break;
+    default:
+        break;
+    }
+    gw_conn_maybe_free(w, c);
+}
+
+static int worker_setup(gw_worker_t *w)
+{
+    const gw_cycle_t *cy = w->cycle;
+    const char *why = "";
+    char desc[256];
+    int ret;
+
+    if (w->cpu >= 0) {
+        cpu_set_t set;
+
+        CPU_ZERO(&set);
+        CPU_SET(w->cpu, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    }
+    ret = gw_ring_init(w, RING_ENTRIES, BUF_COUNT, BUF_SIZE, &why);
+    if (ret < 0) {
+        gw_log(GW_LOG_EMERG, "worker %d: %s failed (%d: %s)", w->id, why, -ret, strerror(-ret));
+        return ret;
+    }
+    w->nconns = (uint32_t)cy->worker_connections;
+    /* calloc of a large table is fresh mmap'ed zero pages: untouched slots cost nothing. */
+    w->conns = calloc(w->nconns, sizeof(*w->conns));
+    if (w->conns == NULL)
+        return -ENOMEM;
+    w->now = clock_ms();
+    gw_wheel_init(&w->timers, w, w->now);
+
+    w->nlisteners = cy->nlistens;
+    w->listeners = calloc(w->nlisteners ? w->nlisteners : 1, sizeof(*w->listeners));
+    if (w->listeners == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < cy->nlistens; i++) {
+        w->listeners[i].fd = cy->listens[i].fds[w->id - 1];
+        w->listeners[i].conf = &cy->listens[i];
+    }
+    for (const gw_module_t *const *m = gw_modules; *m; m++) {
+        if ((*m)->init_worker && (ret = (*m)->init_worker(w)) < 0) {
+            gw_log(GW_LOG_EMERG, "worker %d: module %s failed to start (%d: %s)", w->id, (*m)->name, -ret,
+                   strerror(-ret));
+            return ret;
+        }
+    }
+    for (uint32_t i = 0; i < w->nlisteners; i++)
+        arm_accept(w, i);
+    arm_wake(w);
+    gw_ring_describe(w, desc, sizeof(desc));
+    gw_log(GW_LOG_INFO, "worker %d on cpu %d: io_uring %s", w->id, w->cpu, desc);
+    return 0;
+}
+
+static void worker_loop(gw_worker_t *w)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, n;
+
+    for (;;) {
+        struct __kernel_timespec ts;
+        int64_t wait;
+        int ret;
+
+        gw_conn_flush_all(w);
+        gw_conn_rearm_starved(w);
+        gw_bufring_commit(&w->bufs);
+        if (w->stopping == GW_CMD_STOP_FAST || (w->stopping && w->active == 0))
+            break;
+        wait = gw_wheel_next(&w->timers, w->now);
+        if (wait >= 0) {
+            ts.tv_sec = wait / 1000;
+            ts.tv_nsec = (wait % 1000) * 1000000;
+        }
+        ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, wait >= 0 ? &ts : NULL, NULL);
+        w->iov_used = 0;
+        w->msg_used = 0;
+        w->stats.loops++;
+        if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN) {
+            gw_log(GW_LOG_ALERT, "worker %d: io_uring_enter failed (%d: %s)", w->id, -ret, strerror(-ret));
+            w->exit_code = 1;
+            break;
+        }
+        w->now = clock_ms();
+        n = 0;
+        io_uring_for_each_cqe(&w->ring, head, cqe)
+        {
+            dispatch(w, cqe);
+            n++;
+        }
+        io_uring_cq_advance(&w->ring, n);
+        w->stats.cqes += n;
+        gw_wheel_run(&w->timers, w->now);
+    }
+}
+
+/*
+ * Cancel every request still in the kernel and wait (briefly) for them to
+ * finish. Without this, sockets held by pending requests (a listener's
+ * multishot accept above all) outlive the process: the ring is torn down
+ * asynchronously after exit, and the port would keep accepting meanwhile.
+ */
+static void cancel_everything(gw_worker_t *w)
+{
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+
+    for (uint32_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd >= 0) {
+            sqe = gw_ring_sqe(w);
+            io_uring_prep_cancel_fd(sqe, w->listeners[i].fd, IORING_ASYNC_CANCEL_ALL);
+            io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
+        }
+    }
+    sqe = gw_ring_sqe(w);
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
+    io_uring_submit(&w->ring);
+    for (;;) {
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000};
+        unsigned head, n = 0;
+
+        if (io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL) < 0)
+            break;
+        io_uring_for_each_cqe(&w->ring, head, cqe) n++;
+        io_uring_cq_advance(&w->ring, n);
+        if (n == 0)
+            break;
+    }
+    for (uint32_t i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i].fd >= 0) {
+            close(w->listeners[i].fd);
+            w->listeners[i].fd = -1;
+        }
+    }
+}
+
+static void notify(gw_worker_t *w, char what)
+{
+    if (write(w->notify_fd, &what, 1) < 0) {
+        /* the main thread is gone too */
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    gw_worker_t *w = arg;
+
+    char ok = 'O', failed = 'F';
+
+    gw_log_set_thread_id(w->id);
+    if (worker_setup(w) < 0) {
+        w->exit_code = 1;
+        notify(w, failed);
+        return NULL;
+    }
+    notify(w, ok);
+    worker_loop(w);
+    cancel_everything(w);
+    /* Tell the main thread we are gone (it waits for this, or for a signal). */
+    notify(w, 'X');
+    for (const gw_module_t *const *m = gw_modules; *m; m++)
+        if ((*m)->exit_worker)
+            (*m)->exit_worker(w);
+    return NULL;
+}
+
+gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *err)
+{
+    gw_worker_t *ws = calloc((size_t)n, sizeof(*ws));
+
+    if (ws == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        gw_worker_t *w = &ws[i];
+
+        w->id = i + 1;
+        w->cpu = nth_cpu(i);
+        w->cycle = cy;
+        w->notify_fd = notify_fd;
+        w->wake_fd = eventfd(0, EFD_CLOEXEC);
+        if (w->wake_fd < 0 || (*err = -pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
+            if (w->wake_fd < 0)
+                *err = -errno;
+            gw_workers_signal(ws, i, GW_CMD_STOP_FAST);
+            gw_workers_join(ws, i);
+            return NULL;
+        }
+    }
+    return ws;
+}
+
+void gw_workers_signal(gw_worker_t *ws, int n, int cmd)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t one = 1;
+
+        atomic_store(&ws[i].cmd, cmd);
+        if (write(ws[i].wake_fd, &one, sizeof(one)) < 0) {
+            /* the counter cannot overflow with these few writes */
+        }
+    }
+}
+
+static void worker_free(gw_worker_t *w)
+{
+    if (w->conns) {
+        for (uint32_t i = 0; i < w->used_hwm; i++) {
+            gw_conn_t *c = &w->conns[i];
+
+            if (c->flags & GW_CONN_USED) {
+                gw_segq_clear(&c->out, &w->segs, &w->bufs);
+                if (!(c->flags & GW_CONN_CLOSING))
+                    close(c->fd);
+            }
+        }
+    }
+    if (w->bufs.br)
+        gw_ring_exit(w);
+    gw_seg_cache_free(&w->segs);
+    free(w->conns);
+    free(w->listeners);
+    free(w->starved);
+    close(w->wake_fd);
+}
+
+int gw_workers_join(gw_worker_t *ws, int n)
+{
+    int rc = 0;
+
+    for (int i = 0; i < n; i++) {
+        pthread_join(ws[i].thread, NULL);
+        rc |= ws[i].exit_code;
+        worker_free(&ws[i]);
+    }
+    free(ws);
+    return rc;
+}

@@ -1,0 +1,29 @@
+/*
+ * Workers: one thread per core, each pinned, each with its own ring, listening
+ * sockets, connection table, buffers and timers. Nothing on the request path
+ * is shared between workers; the main thread talks to them only through
+ * `cmd` + an eventfd.
+ */
+#ifndef GW_WORKER_H
+#define GW_WORKER_H
+
+#include "worker-t.h"
+
+/*
+ * Allocate and start `n` workers for cycle cy (listening sockets must already
+ * be bound: cy->listens[i].fds[k] belongs to worker k). Each worker writes one
+ * byte to notify_fd when its setup is done ('O' ok, 'F' failed) and 'X' when
+ * its loop ends. Returns the array, or NULL with *err = -errno.
+ */
+gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *err);
+
+/* Ask every worker to stop (GW_CMD_STOP_GRACEFUL or _FAST); returns at once. */
+void gw_workers_signal(gw_worker_t *ws, int n, int cmd);
+
+/* Wait for every worker to end and free them. Returns 0 if all ended cleanly. */
+int gw_workers_join(gw_worker_t *ws, int n);
+
+/* Count of CPUs this process may run on (worker_processes auto). */
+int gw_cpu_count(void);
+
+#endif

@@ -1,0 +1,77 @@
+/* Types of the HTTP configuration (see http_conf.c). */
+#ifndef GW_HTTP_T_H
+#define GW_HTTP_T_H
+
+#include <stdint.h>
+
+#include "balancer/balancer-t.h"
+#include "core/addr.h"
+
+/*
+ * Settings allowed at http, server and location level (each directive's
+ * table entry says which); a level inherits what it leaves unset, as nginx
+ * merges. All times in ms, sizes in bytes, GW_CONF_UNSET_* until merged.
+ */
+typedef struct gw_http_lconf {
+    uint64_t client_max_body_size; /* 0 = unlimited */
+    uint64_t keepalive_timeout;    /* 0 = no keep-alive */
+    uint64_t keepalive_requests;
+    uint64_t client_header_timeout;
+    uint64_t client_body_timeout;
+    uint64_t send_timeout;
+    uint64_t proxy_connect_timeout;
+    uint64_t proxy_read_timeout;
+    uint64_t proxy_send_timeout;
+} gw_http_lconf_t;
+
+typedef struct gw_http_loc {
+    gw_http_lconf_t lc;
+    char *match; /* the location's URI */
+    uint32_t match_len;
+    uint8_t exact;            /* location = /x */
+    char *proxy_pass;         /* as written, resolved in init_cycle */
+    gw_upstream_t *upstream;  /* NULL: nothing to proxy to (404) */
+    char *proxy_host;         /* nginx's $proxy_host: the Host sent upstream */
+    uint32_t proxy_host_len;
+    char *proxy_uri;          /* URI part of proxy_pass ("/" in http://b/), NULL if none */
+    uint32_t proxy_uri_len;
+    const char *file;
+    uint32_t line;
+} gw_http_loc_t;
+
+typedef struct gw_http_listen_conf {
+    gw_addr_t addr;
+    int default_server;
+    int backlog;
+    const char *file;
+    uint32_t line;
+} gw_http_listen_conf_t;
+
+typedef struct gw_http_srv {
+    gw_http_lconf_t lc;
+    char **names; /* server_name, lower-cased */
+    uint32_t nnames;
+    gw_http_loc_t **locs; /* exact matches first, then prefixes longest first */
+    uint32_t nlocs;
+    gw_http_listen_conf_t *listens;
+    uint32_t nlistens;
+    const char *file;
+    uint32_t line;
+} gw_http_srv_t;
+
+/* The servers sharing one listening address: a listen's ctx. */
+typedef struct gw_http_addr {
+    gw_http_srv_t **srvs;
+    uint32_t nsrvs;
+    gw_http_srv_t *dflt;
+} gw_http_addr_t;
+
+typedef struct gw_http_conf {
+    gw_http_lconf_t lc;
+    gw_http_srv_t **srvs;
+    uint32_t nsrvs;
+    gw_http_addr_t **addrs;
+    uint32_t naddrs;
+} gw_http_conf_t;
+
+#endif

@@ -1,0 +1,18 @@
+/* The HTTP module: configuration, accepting connections, per-worker state. */
+#ifndef GW_HTTP_H
+#define GW_HTTP_H
+
+#include "core/module.h"
+#include "core/worker-t.h"
+#include "http-t.h"
+
+extern const gw_module_t gw_http_module;
+extern const gw_conf_cmd_t gw_http_cmds[];
+
+/* A connection was accepted on a listen whose ctx is a gw_http_addr_t. */
+void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l);
+
+int gw_http_init_worker(gw_worker_t *w);
+void gw_http_exit_worker(gw_worker_t *w);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * The list of modules the core loads (core/module.h), and what -V reports.
+ * It lives here because http/ is the layer that ties the others together.
+ */
+#include <llhttp.h>
+#include <stdio.h>
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "balancer/balancer.h"
+#include "gw_config.h"
+#include "http.h"
+
+const gw_module_t *const gw_modules[] = {
+    &gw_balancer_module,
+    &gw_http_module,
+    NULL,
+};
+
+void gw_print_versions(FILE *out);
+void gw_print_versions(FILE *out)
+{
+    fprintf(out, "built with liburing %s, wolfSSL %s (running %s), llhttp %d.%d.%d, jemalloc %s\n",
+            GW_LIBURING_VERSION, GW_WOLFSSL_VERSION, wolfSSL_lib_version(), LLHTTP_VERSION_MAJOR,
+            LLHTTP_VERSION_MINOR, LLHTTP_VERSION_PATCH, GW_JEMALLOC_VERSION);
+    fprintf(out, "built by gcc %s, %s build\n", __VERSION__, GW_BUILD_TYPE);
+    fprintf(out, "modules:");
+    for (const gw_module_t *const *m = gw_modules; *m; m++)
+        fprintf(out, " %s", (*m)->name);
+    fprintf(out, "\nfeatures: http/1.1 reverse proxy, upstream round_robin (weighted), upstream keepalive, "
+                 "io_uring multishot accept/recv, provided buffer rings\n");
+}

@@ -1,0 +1,83 @@
+/*
+ * One exchange: a client request, the upstream connection carrying it, and
+ * the response coming back. Allocated when the first byte of a request
+ * arrives and freed when its response is done, so an idle keep-alive
+ * connection holds nothing but its slot.
+ */
+#ifndef GW_REQUEST_T_H
+#define GW_REQUEST_T_H
+
+#include <llhttp.h>
+#include <stdint.h>
+
+#include "balancer/balancer-t.h"
+#include "core/buf-t.h"
+#include "core/conn-t.h"
+#include "http-t.h"
+#include "message.h"
+
+/* The request side. */
+typedef enum gw_rq_state {
+    GW_RQ_HEAD, /* reading the request line and headers */
+    GW_RQ_BODY, /* head forwarded; streaming the body upstream */
+    GW_RQ_DONE, /* the whole request was read */
+} gw_rq_state_t;
+
+/* The response side. */
+typedef enum gw_rs_state {
+    GW_RS_NONE,       /* no upstream yet */
+    GW_RS_CONNECTING, /* connect in flight; the head waits in the upstream's queue */
+    GW_RS_HEAD,       /* request sent or being sent; reading the response head */
+    GW_RS_BODY,       /* response head forwarded; streaming the body to the client */
+    GW_RS_DONE,
+} gw_rs_state_t;
+
+/* Why a parser stopped (its callbacks return HPE_PAUSED and say why here). */
+enum { GW_PAUSE_NONE = 0, GW_PAUSE_HEADERS, GW_PAUSE_DONE };
+
+typedef struct gw_http_req {
+    gw_worker_t *w;
+    gw_conn_t *client;
+    gw_conn_t *up; /* NULL before the upstream is chosen and after it is released */
+    const gw_http_srv_t *srv;
+    const gw_http_loc_t *loc;
+    gw_upstream_rt_t *rt;
+    const gw_peer_t *peer;
+
+    llhttp_t rq;    /* request parser */
+    llhttp_t rs;    /* response parser */
+    gw_msg_t in;    /* request target and headers */
+    gw_msg_t out;   /* response reason and headers */
+    gw_segq_t inq;  /* client bytes received but not parsed yet (pipelining, backpressure) */
+
+    uint64_t body_bytes; /* request body bytes so far (decoded) */
+    uint32_t cur_bid;    /* buffer being parsed: on_body slices point into it */
+    uint16_t status;     /* response status, or the error being answered */
+    uint16_t err_status; /* set by a parser callback to abort with this status */
+    uint8_t rq_state;
+    uint8_t rs_state;
+    uint8_t pause;       /* GW_PAUSE_*, set by the callback that paused */
+    uint8_t host_count;
+    uint8_t te_count;
+
+    unsigned keepalive : 1;     /* the client connection may carry another request */
+    unsigned expect_100 : 1;
+    unsigned is_head : 1;
+    unsigned client_eof : 1;    /* the client shut its write side */
+    unsigned up_reused : 1;     /* the upstream came from the keepalive pool */
+    unsigned up_keepalive : 1;  /* the response lets the upstream be reused */
+    unsigned up_leftover : 1;   /* the upstream sent bytes past the response */
+    unsigned dechunk : 1;       /* HTTP/1.0 client: chunked body sent decoded */
+    unsigned head_sent : 1;     /* the response head was queued to the client */
+    unsigned in_1xx : 1;        /* skipping an interim response */
+    unsigned client_paused : 1; /* client recv stopped: upstream queue full */
+    unsigned up_paused : 1;     /* upstream recv stopped: client queue full */
+    unsigned retried : 1;       /* already retried on a fresh connection */
+    unsigned rs_started : 1;    /* the upstream sent something for this request */
+} gw_http_req_t;
+
+/* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */
+#define GW_QUEUE_HIGH (256 * 1024)
+#define GW_QUEUE_LOW (64 * 1024)
+
+#endif

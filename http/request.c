@@ -1,0 +1,373 @@
+/*
+ * The request side of an exchange: llhttp callbacks that collect the head,
+ * the checks a strict proxy makes before forwarding anything (RFC 9112), and
+ * the head sent upstream (hop-by-hop headers removed, Host and Connection
+ * set as nginx does by default).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "request.h"
+
+static gw_http_req_t *req_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+/* A callback cannot answer the client itself (llhttp still runs): it records
+ * the status and stops the parser; the caller answers. */
+static int fail(gw_http_req_t *req, uint16_t status)
+{
+    if (req->err_status == 0)
+        req->err_status = status;
+    return -1;
+}
+
+static int msg_result(gw_http_req_t *req, int r, uint16_t too_long)
+{
+    switch (r) {
+    case GW_MSG_OK:
+        return 0;
+    case GW_MSG_TOO_LONG_LINE:
+        return fail(req, too_long);
+    case GW_MSG_TOO_LARGE:
+        return fail(req, 431);
+    default:
+        return fail(req, 500);
+    }
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    return msg_result(req, gw_msg_line(&req->in, at, n), 414);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    gw_msg_line_done(&req_of(p)->in);
+    return 0;
+}
+
+static int on_version_complete(llhttp_t *p)
+{
+    /* llhttp lets 0.9 and 2.0 through; a 1.x proxy answers the rest with 505. */
+    if (p->http_major != 1 || p->http_minor > 1)
+        return fail(req_of(p), 505);
+    req_of(p)->keepalive = p->http_minor == 1; /* the default; Connection may change it */
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    return msg_result(req, gw_msg_field(&req->in, at, n), 431);
+}
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    gw_http_req_t *req = req_of(p);
+    gw_hdr_t *h;
+
+    gw_msg_field_done(&req->in);
+    h = gw_msg_last(&req->in);
+    /* A field name is a token (RFC 9110 5.1); llhttp lets whitespace before
+     * the colon and inside the name through, which RFC 9112 5.1 forbids. */
+    if (h->name_len == 0)
+        return fail(req, 400);
+    for (uint32_t i = 0; i < h->name_len; i++)
+        if (!is_tchar((unsigned char)req->in.buf[h->name + i]))
+            return fail(req, 400);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    return msg_result(req, gw_msg_value(&req->in, at, n), 431);
+}
+
+/* Checks that need one whole header. */
+static int on_header_value_complete(llhttp_t *p)
+{
+    gw_http_req_t *req = req_of(p);
+    gw_hdr_t *h;
+    const char *v;
+
+    gw_msg_value_done(&req->in);
+    h = gw_msg_last(&req->in);
+    v = req->in.buf + h->value;
+    /* obs-fold (RFC 9112 5.2) and bare CR/LF or NUL inside a value: reject, never forward. */
+    for (uint32_t i = 0; i < h->value_len; i++)
+        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
+            return fail(req, 400);
+    switch (h->id) {
+    case GW_H_HOST:
+        if (++req->host_count > 1 || h->value_len == 0)
+            return fail(req, 400);
+        break;
+    case GW_H_TRANSFER_ENCODING:
+        /* Only "chunked", once. Chunked but not last, or repeated, leaves the
+         * length ambiguous (400: what smuggling relies on); any other coding is
+         * one we do not implement (501, as nginx). */
+        if (++req->te_count > 1)
+            return fail(req, 400);
+        if (h->value_len != 7 || strncasecmp(v, "chunked", 7) != 0) {
+            int last_is_chunked = h->value_len > 7 && strncasecmp(v + h->value_len - 7, "chunked", 7) == 0 &&
+                                  (v[h->value_len - 8] == ',' || v[h->value_len - 8] == ' ');
+
+            if (gw_token_list_has(v, h->value_len, "chunked") && !last_is_chunked)
+                return fail(req, 400);
+            return fail(req, 501);
+        }
+        break;
+    case GW_H_CONNECTION:
+        if (gw_token_list_has(v, h->value_len, "close"))
+            req->keepalive = 0;
+        else if (p->http_minor == 0 && gw_token_list_has(v, h->value_len, "keep-alive"))
+            req->keepalive = 1;
+        break;
+    case GW_H_EXPECT:
+        if (h->value_len == 12 && strncasecmp(v, "100-continue", 12) == 0)
+            req->expect_100 = 1;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    gw_http_req_t *req = req_of(p);
+
+    req->pause = GW_PAUSE_HEADERS;
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    req->body_bytes += n;
+    if (req->loc && req->loc->lc.client_max_body_size && req->body_bytes > req->loc->lc.client_max_body_size)
+        return fail(req, 413);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    gw_http_req_t *req = req_of(p);
+
+    req->pause = GW_PAUSE_DONE;
+    return HPE_PAUSED;
+}
+
+static llhttp_settings_t settings;
+
+void gw_request_parser_init(gw_http_req_t *req)
+{
+    if (settings.on_url == NULL) {
+        llhttp_settings_init(&settings);
+        settings.on_url = on_url;
+        settings.on_url_complete = on_url_complete;
+        settings.on_version_complete = on_version_complete;
+        settings.on_header_field = on_header_field;
+        settings.on_header_field_complete = on_header_field_complete;
+        settings.on_header_value = on_header_value;
+        settings.on_header_value_complete = on_header_value_complete;
+        settings.on_headers_complete = on_headers_complete;
+        settings.on_body = on_body;
+        settings.on_message_complete = on_message_complete;
+    }
+    llhttp_init(&req->rq, HTTP_REQUEST, &settings);
+    req->rq.data = req;
+}
+
+uint16_t gw_request_parse_error(gw_http_req_t *req, llhttp_errno_t e)
+{
+    if (req->err_status)
+        return req->err_status;
+    switch (e) {
+    case HPE_INVALID_VERSION:
+        /* "HTTP/3.1": well-formed but not ours (505); "HTTP/x": malformed (400). */
+        return strcmp(llhttp_get_error_reason(&req->rq), "Invalid HTTP version") == 0 ? 505 : 400;
+    case HPE_INVALID_TRANSFER_ENCODING:
+        return 400;
+    default:
+        return 400;
+    }
+}
+
+int gw_request_check(gw_http_req_t *req)
+{
+    llhttp_t *p = &req->rq;
+
+    if (p->http_minor == 1 && req->host_count == 0)
+        return 400; /* RFC 9112 3.2 */
+    if (req->te_count && p->http_minor == 0)
+        return 400; /* Transfer-Encoding means nothing to 1.0: refuse the ambiguity */
+    if (req->loc && req->loc->lc.client_max_body_size && (p->flags & F_CONTENT_LENGTH) &&
+        p->content_length > req->loc->lc.client_max_body_size)
+        return 413;
+    return 0;
+}
+
+void gw_request_host(const gw_http_req_t *req, const char **host, uint32_t *len)
+{
+    const gw_msg_t *m = &req->in;
+    const char *url = m->buf;
+
+    *host = NULL;
+    *len = 0;
+    /* absolute-form (RFC 9112 3.2.2): the target's authority wins over Host. */
+    if (m->line_len > 7 && strncasecmp(url, "http://", 7) == 0) {
+        const char *start = url + 7, *end = start;
+
+        while (end < url + m->line_len && *end != '/' && *end != '?')
+            end++;
+        *host = start;
+        *len = (uint32_t)(end - start);
+    } else {
+        for (uint32_t i = 0; i < m->n; i++) {
+            if (m->h[i].id == GW_H_HOST) {
+                *host = m->buf + m->h[i].value;
+                *len = m->h[i].value_len;
+                break;
+            }
+        }
+    }
+    /* Drop the port ("example.com:8080", "[::1]:80"). */
+    if (*host && *len) {
+        const char *h = *host;
+        uint32_t n = *len;
+
+        if (h[0] == '[') {
+            const char *close = memchr(h, ']', n);
+
+            if (close)
+                *len = (uint32_t)(close - h + 1);
+        } else {
+            const char *colon = memchr(h, ':', n);
+
+            if (colon)
+                *len = (uint32_t)(colon - h);
+        }
+    }
+}
+
+void gw_request_path(const gw_http_req_t *req, const char **path, uint32_t *len)
+{
+    const char *url = req->in.buf;
+    uint32_t n = req->in.line_len;
+    const char *q;
+
+    if (n > 7 && strncasecmp(url, "http://", 7) == 0) {
+        const char *slash = memchr(url + 7, '/', n - 7);
+
+        if (slash == NULL) {
+            *path = "/";
+            *len = 1;
+            return;
+        }
+        n -= (uint32_t)(slash - url);
+        url = slash;
+    }
+    q = memchr(url, '?', n);
+    *path = url;
+    *len = q ? (uint32_t)(q - url) : n;
+}
+
+/* Appenders over a sized buffer: the length is computed first, so no bounds checks in between. */
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
+
+char *gw_request_upstream_head(const gw_http_req_t *req, uint32_t *out_len)
+{
+    const gw_msg_t *m = &req->in;
+    const gw_http_loc_t *loc = req->loc;
+    const char *method = llhttp_method_name((llhttp_method_t)req->rq.method);
+    size_t mlen = strlen(method);
+    const char *path, *target = m->buf;
+    uint32_t path_len, target_len = m->line_len, tail_off = 0;
+    int keepalive = req->rt->u->keepalive > 0;
+    size_t need;
+    char *head, *p;
+
+    /* proxy_pass with a URI part replaces the matched location prefix
+     * (location /api/ + proxy_pass http://b/ sends /api/x as /x). */
+    gw_request_path(req, &path, &path_len);
+    if (m->line_len > 7 && strncasecmp(target, "http://", 7) == 0) {
+        target = path; /* send origin-form upstream */
+        target_len = (uint32_t)(m->buf + m->line_len - path);
+    }
+    if (loc->proxy_uri && !loc->exact && path_len >= loc->match_len)
+        tail_off = loc->match_len;
+
+    need = mlen + 1 + (loc->proxy_uri ? loc->proxy_uri_len : 0) + target_len + sizeof(" HTTP/1.1\r\n") +
+           sizeof("Host: \r\n") + loc->proxy_host_len + sizeof("Connection: close\r\n") +
+           sizeof("Transfer-Encoding: chunked\r\n") + 2;
+    for (uint32_t i = 0; i < m->n; i++)
+        need += m->h[i].name_len + m->h[i].value_len + 4;
+    head = malloc(need);
+    if (head == NULL)
+        return NULL;
+
+    p = put(head, method, mlen);
+    *p++ = ' ';
+    if (loc->proxy_uri) {
+        p = put(p, loc->proxy_uri, loc->proxy_uri_len);
+        p = put(p, target + tail_off, target_len - tail_off);
+    } else {
+        p = put(p, target, target_len);
+    }
+    p = PUT_LIT(p, " HTTP/1.1\r\nHost: ");
+    p = put(p, loc->proxy_host, loc->proxy_host_len);
+    p = PUT_LIT(p, "\r\n");
+    /* nginx sends "Connection: close" unless the upstream keeps connections. */
+    if (!keepalive)
+        p = PUT_LIT(p, "Connection: close\r\n");
+    for (uint32_t i = 0; i < m->n; i++) {
+        const gw_hdr_t *h = &m->h[i];
+
+        switch (h->id) {
+        case GW_H_HOST:
+        case GW_H_CONNECTION:
+        case GW_H_KEEP_ALIVE:
+        case GW_H_PROXY_CONNECTION:
+        case GW_H_TE:
+        case GW_H_TRAILER:
+        case GW_H_UPGRADE:
+        case GW_H_EXPECT: /* we answered 100-continue ourselves */
+            continue;
+        case GW_H_TRANSFER_ENCODING: /* checked to be exactly "chunked"; the body is forwarded as is */
+            p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+            continue;
+        default:
+            break;
+        }
+        p = put(p, m->buf + h->name, h->name_len);
+        p = PUT_LIT(p, ": ");
+        p = put(p, m->buf + h->value, h->value_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = PUT_LIT(p, "\r\n");
+    *out_len = (uint32_t)(p - head);
+    return head;
+}

@@ -1,0 +1,201 @@
+/*
+ * The response side of an exchange: llhttp callbacks that collect the
+ * upstream's head (skipping interim 1xx responses), and the head sent to the
+ * client, with hop-by-hop headers replaced by our own connection handling.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/conn.h"
+#include "response.h"
+
+static gw_http_req_t *req_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+/* Anything wrong with the upstream's head is a 502 for the client. */
+static int fail(gw_http_req_t *req)
+{
+    if (req->err_status == 0)
+        req->err_status = 502;
+    return -1;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    return gw_msg_line(&req->out, at, n) == GW_MSG_OK ? 0 : fail(req);
+}
+
+static int on_status_complete(llhttp_t *p)
+{
+    gw_msg_line_done(&req_of(p)->out);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    return gw_msg_field(&req->out, at, n) == GW_MSG_OK ? 0 : fail(req);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    gw_msg_field_done(&req_of(p)->out);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    return gw_msg_value(&req->out, at, n) == GW_MSG_OK ? 0 : fail(req);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    gw_http_req_t *req = req_of(p);
+    gw_hdr_t *h;
+
+    gw_msg_value_done(&req->out);
+    h = gw_msg_last(&req->out);
+    for (uint32_t i = 0; i < h->value_len; i++) {
+        char c = req->out.buf[h->value + i];
+
+        if (c == '\r' || c == '\n' || c == '\0')
+            return fail(req); /* never pass a header split on to the client */
+    }
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    gw_http_req_t *req = req_of(p);
+    unsigned status = p->status_code;
+
+    if (status >= 100 && status < 200) {
+        if (status == 101)
+            return fail(req); /* nothing asked to switch protocols */
+        /* Interim response (100, 103): not forwarded; the final one follows. */
+        req->in_1xx = 1;
+        gw_msg_reset(&req->out);
+        return 0;
+    }
+    /* These never have a body, whatever Content-Length says (RFC 9110 6.4.1). */
+    if (req->is_head || status == 204 || status == 304)
+        p->flags |= F_SKIPBODY;
+    req->status = (uint16_t)status;
+    req->pause = GW_PAUSE_HEADERS;
+    return HPE_PAUSED;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    gw_http_req_t *req = req_of(p);
+
+    /* Only in dechunk mode are bodies forwarded slice by slice (decoded);
+     * otherwise the caller forwards the raw bytes, framing included. */
+    if (req->dechunk && req->client)
+        gw_conn_send_buf(req->w, req->client, at, (uint32_t)n, req->cur_bid);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    gw_http_req_t *req = req_of(p);
+
+    if (req->in_1xx) {
+        req->in_1xx = 0;
+        return 0;
+    }
+    req->pause = GW_PAUSE_DONE;
+    return HPE_PAUSED;
+}
+
+static llhttp_settings_t settings;
+
+void gw_response_parser_init(gw_http_req_t *req)
+{
+    if (settings.on_status == NULL) {
+        llhttp_settings_init(&settings);
+        settings.on_status = on_status;
+        settings.on_status_complete = on_status_complete;
+        settings.on_header_field = on_header_field;
+        settings.on_header_field_complete = on_header_field_complete;
+        settings.on_header_value = on_header_value;
+        settings.on_header_value_complete = on_header_value_complete;
+        settings.on_headers_complete = on_headers_complete;
+        settings.on_body = on_body;
+        settings.on_message_complete = on_message_complete;
+    }
+    llhttp_init(&req->rs, HTTP_RESPONSE, &settings);
+    req->rs.data = req;
+    gw_msg_reset(&req->out);
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
+
+char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
+{
+    const gw_msg_t *m = &req->out;
+    int chunked = (req->rs.flags & F_CHUNKED) && !req->dechunk;
+    const char *reason = m->buf;
+    uint32_t reason_len = m->line_len;
+    size_t need;
+    char *head, *p;
+
+    if (reason_len == 0) {
+        reason = llhttp_status_name((llhttp_status_t)req->status);
+        reason_len = (uint32_t)strlen(reason);
+    }
+    need = sizeof("HTTP/1.1 000 \r\n") + reason_len + sizeof("Transfer-Encoding: chunked\r\n") +
+           sizeof("Connection: keep-alive\r\n") + 2;
+    for (uint32_t i = 0; i < m->n; i++)
+        need += m->h[i].name_len + m->h[i].value_len + 4;
+    head = malloc(need);
+    if (head == NULL)
+        return NULL;
+    p = head + sprintf(head, "HTTP/1.1 %03u ", req->status);
+    p = put(p, reason, reason_len);
+    p = PUT_LIT(p, "\r\n");
+    for (uint32_t i = 0; i < m->n; i++) {
+        const gw_hdr_t *h = &m->h[i];
+
+        switch (h->id) {
+        case GW_H_CONNECTION:
+        case GW_H_KEEP_ALIVE:
+        case GW_H_PROXY_CONNECTION:
+        case GW_H_TE:
+        case GW_H_TRAILER:
+        case GW_H_UPGRADE:
+        case GW_H_TRANSFER_ENCODING:
+            continue;
+        default:
+            break;
+        }
+        p = put(p, m->buf + h->name, h->name_len);
+        p = PUT_LIT(p, ": ");
+        p = put(p, m->buf + h->value, h->value_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    /* A HEAD response keeps the framing a GET would get; 204/304 have none. */
+    if (chunked && req->status != 204 && req->status != 304)
+        p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    if (req->keepalive)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    else
+        p = PUT_LIT(p, "Connection: close\r\n");
+    p = PUT_LIT(p, "\r\n");
+    *out_len = (uint32_t)(p - head);
+    return head;
+}

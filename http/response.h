@@ -1,0 +1,14 @@
+/* The response side of an exchange (see response.c). */
+#ifndef GW_RESPONSE_H
+#define GW_RESPONSE_H
+
+#include "request-t.h"
+
+/* Set up req->rs for the response to the request just sent. */
+void gw_response_parser_init(gw_http_req_t *req);
+
+/* The head to send the client, malloc'ed; NULL when out of memory.
+ * Uses req->keepalive and req->dechunk as decided by the caller. */
+char *gw_response_client_head(const gw_http_req_t *req, uint32_t *len);
+
+#endif
