@@ -748,7 +748,14 @@ int gw_http_init_worker(gw_worker_t *w)
     return 0;
 }
 
+/* A fast stop leaves exchanges in flight: free their state (sockets and
+ * buffers go with the worker's table and ring, see worker_free). */
 void gw_http_exit_worker(gw_worker_t *w)
 {
-    /* Connections die with the worker's table and ring (see worker_free). */
+    for (uint32_t i = 0; i < w->used_hwm; i++) {
+        gw_conn_t *c = &w->conns[i];
+
+        if ((c->flags & GW_CONN_USED) && c->ops == &client_ops && c->data)
+            req_free(w, c->data);
+    }
 }
