@@ -145,6 +145,8 @@ size_t gw_addr_format(const gw_addr_t *a, char *buf, size_t size)
     char ip[INET6_ADDRSTRLEN];
     int n;
 
+    if (size == 0)
+        return 0;
     if (a->ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
 

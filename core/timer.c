@@ -128,7 +128,7 @@ int64_t gw_wheel_next(const gw_wheel_t *wh, uint64_t now_ms)
             continue;
         if (tick <= now_tick)
             return 0;
-        return (int64_t)((tick - now_tick) * GW_WHEEL_TICK_MS);
+        return (int64_t)(tick * GW_WHEEL_TICK_MS - now_ms);
     }
     return (int64_t)GW_WHEEL_SLOTS * GW_WHEEL_TICK_MS;
 }

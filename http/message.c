@@ -23,6 +23,8 @@ void gw_msg_free(gw_msg_t *m)
 
 static int append(gw_msg_t *m, const char *p, size_t n)
 {
+    if (n == 0)
+        return GW_MSG_OK;
     if (m->len + n > GW_MSG_MAX_TOTAL)
         return GW_MSG_TOO_LARGE;
     if (m->len + n > m->cap) {

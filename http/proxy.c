@@ -79,6 +79,7 @@ static void req_reset(gw_http_req_t *req)
     req->pause = GW_PAUSE_NONE;
     req->host_count = req->te_count = 0;
     req->expect_100 = req->is_head = req->up_reused = req->up_keepalive = req->up_leftover = 0;
+    req->conn_close = req->head_lf = 0;
     req->dechunk = req->head_sent = req->in_1xx = req->up_paused = req->retried = req->rs_started = 0;
 }
 
@@ -551,35 +552,25 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
  */
 static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, uint32_t len, uint32_t bid)
 {
-    llhttp_errno_t e;
     uint32_t used = 0, fwd;
-    const char *p;
+    int r;
 
     if (req->rq_state == GW_RQ_HEAD) {
-        req->pause = GW_PAUSE_NONE;
-        e = llhttp_execute(&req->rq, data, len);
-        if (e == HPE_OK)
+        r = gw_request_parse_head(req, data, len, &used);
+        if (r == GW_AGAIN)
             return (int)len;
-        if (e != HPE_PAUSED || req->pause != GW_PAUSE_HEADERS)
-            return client_error(w, req, gw_request_parse_error(req, e));
-        used = (uint32_t)(llhttp_get_error_pos(&req->rq) - data);
-        llhttp_resume(&req->rq);
+        if (r != 0)
+            return client_error(w, req, (unsigned)r);
         if (head_complete(w, req) < 0)
             return GW_ERR;
     }
     /* The body: forwarded as received, framing included (chunked stays chunked). */
-    p = data + used;
-    req->pause = GW_PAUSE_NONE;
-    e = llhttp_execute(&req->rq, p, len - used);
-    if (e == HPE_OK)
-        fwd = len - used;
-    else if (e == HPE_PAUSED && req->pause == GW_PAUSE_DONE)
-        fwd = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
-    else
-        return client_error(w, req, gw_request_parse_error(req, e));
+    r = gw_request_parse_body(req, data + used, len - used, &fwd);
+    if (r > 0)
+        return client_error(w, req, (unsigned)r);
     if (fwd && req->up)
-        gw_conn_send_buf(w, req->up, p, fwd, bid);
-    if (req->pause == GW_PAUSE_DONE)
+        gw_conn_send_buf(w, req->up, data + used, fwd, bid);
+    if (r == 0)
         request_done(w, req);
     else if (fwd)
         gw_conn_timer(w, req->client, lconf(req)->client_body_timeout);

@@ -74,6 +74,8 @@ typedef struct gw_http_req {
     unsigned up_paused : 1;     /* upstream recv stopped: client queue full */
     unsigned retried : 1;       /* already retried on a fresh connection */
     unsigned rs_started : 1;    /* the upstream sent something for this request */
+    unsigned conn_close : 1;    /* the request said Connection: close */
+    unsigned head_lf : 1;       /* the head bytes seen so far end with LF (obs-fold check) */
 } gw_http_req_t;
 
 /* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */

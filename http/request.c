@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/gw.h"
 #include "request.h"
 
 static gw_http_req_t *req_of(llhttp_t *p)
@@ -133,10 +134,13 @@ static int on_header_value_complete(llhttp_t *p)
         }
         break;
     case GW_H_CONNECTION:
-        if (gw_token_list_has(v, h->value_len, "close"))
+        /* "close" anywhere wins over any "keep-alive" (RFC 9112 9.6). */
+        if (gw_token_list_has(v, h->value_len, "close")) {
             req->keepalive = 0;
-        else if (p->http_minor == 0 && gw_token_list_has(v, h->value_len, "keep-alive"))
+            req->conn_close = 1;
+        } else if (p->http_minor == 0 && !req->conn_close && gw_token_list_has(v, h->value_len, "keep-alive")) {
             req->keepalive = 1;
+        }
         break;
     case GW_H_EXPECT:
         if (h->value_len == 12 && strncasecmp(v, "100-continue", 12) == 0)
@@ -210,6 +214,55 @@ uint16_t gw_request_parse_error(gw_http_req_t *req, llhttp_errno_t e)
     }
 }
 
+static int scan_head(gw_http_req_t *req, const char *p, uint32_t n)
+{
+    /* obs-fold (RFC 9112 5.2): a line starting with SP or HT continues the
+     * previous field. llhttp 8 unfolds it silently; a proxy in front of
+     * other parsers must not let a folded header through, so 400. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (req->head_lf && (p[i] == ' ' || p[i] == '\t'))
+            return 400;
+        req->head_lf = p[i] == '\n';
+    }
+    return 0;
+}
+
+int gw_request_parse_head(gw_http_req_t *req, const char *p, uint32_t n, uint32_t *used)
+{
+    llhttp_errno_t e;
+
+    req->pause = GW_PAUSE_NONE;
+    e = llhttp_execute(&req->rq, p, n);
+    if (e == HPE_OK) {
+        *used = n;
+        return scan_head(req, p, n) ? 400 : GW_AGAIN;
+    }
+    if (e != HPE_PAUSED || req->pause != GW_PAUSE_HEADERS)
+        return gw_request_parse_error(req, e);
+    *used = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
+    if (scan_head(req, p, *used))
+        return 400;
+    llhttp_resume(&req->rq);
+    return 0;
+}
+
+int gw_request_parse_body(gw_http_req_t *req, const char *p, uint32_t n, uint32_t *used)
+{
+    llhttp_errno_t e;
+
+    req->pause = GW_PAUSE_NONE;
+    e = llhttp_execute(&req->rq, p, n);
+    if (e == HPE_OK) {
+        *used = n;
+        return GW_AGAIN;
+    }
+    if (e == HPE_PAUSED && req->pause == GW_PAUSE_DONE) {
+        *used = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
+        return 0;
+    }
+    return gw_request_parse_error(req, e);
+}
+
 int gw_request_check(gw_http_req_t *req)
 {
     llhttp_t *p = &req->rq;
@@ -267,26 +320,40 @@ void gw_request_host(const gw_http_req_t *req, const char **host, uint32_t *len)
     }
 }
 
-void gw_request_path(const gw_http_req_t *req, const char **path, uint32_t *len)
+void gw_request_target(const gw_http_req_t *req, gw_target_t *t)
 {
     const char *url = req->in.buf;
     uint32_t n = req->in.line_len;
     const char *q;
 
+    /* absolute-form: skip scheme and authority; the path ends at '?' too
+     * ("http://h?x=/y" has the path "/"). */
     if (n > 7 && strncasecmp(url, "http://", 7) == 0) {
-        const char *slash = memchr(url + 7, '/', n - 7);
+        uint32_t i = 7;
 
-        if (slash == NULL) {
-            *path = "/";
-            *len = 1;
-            return;
-        }
-        n -= (uint32_t)(slash - url);
-        url = slash;
+        while (i < n && url[i] != '/' && url[i] != '?')
+            i++;
+        url += i;
+        n -= i;
     }
     q = memchr(url, '?', n);
-    *path = url;
-    *len = q ? (uint32_t)(q - url) : n;
+    t->path = url;
+    t->path_len = q ? (uint32_t)(q - url) : n;
+    t->query = url + t->path_len;
+    t->query_len = n - t->path_len;
+    if (t->path_len == 0 && req->in.line_len > 7 && strncasecmp(req->in.buf, "http://", 7) == 0) {
+        t->path = "/"; /* "http://h" means "/" */
+        t->path_len = 1;
+    }
+}
+
+void gw_request_path(const gw_http_req_t *req, const char **path, uint32_t *len)
+{
+    gw_target_t t;
+
+    gw_request_target(req, &t);
+    *path = t.path;
+    *len = t.path_len;
 }
 
 /* Appenders over a sized buffer: the length is computed first, so no bounds checks in between. */
@@ -304,23 +371,20 @@ char *gw_request_upstream_head(const gw_http_req_t *req, uint32_t *out_len)
     const gw_http_loc_t *loc = req->loc;
     const char *method = llhttp_method_name((llhttp_method_t)req->rq.method);
     size_t mlen = strlen(method);
-    const char *path, *target = m->buf;
-    uint32_t path_len, target_len = m->line_len, tail_off = 0;
+    uint32_t tail_off = 0;
     int keepalive = req->rt->u->keepalive > 0;
+    gw_target_t t;
     size_t need;
     char *head, *p;
 
-    /* proxy_pass with a URI part replaces the matched location prefix
-     * (location /api/ + proxy_pass http://b/ sends /api/x as /x). */
-    gw_request_path(req, &path, &path_len);
-    if (m->line_len > 7 && strncasecmp(target, "http://", 7) == 0) {
-        target = path; /* send origin-form upstream */
-        target_len = (uint32_t)(m->buf + m->line_len - path);
-    }
-    if (loc->proxy_uri && !loc->exact && path_len >= loc->match_len)
+    /* Always origin-form upstream. proxy_pass with a URI part replaces the
+     * matched location prefix (location /api/ + proxy_pass http://b/ sends
+     * /api/x as /x; an exact location is replaced whole, as nginx does). */
+    gw_request_target(req, &t);
+    if (loc->proxy_uri && t.path_len >= loc->match_len)
         tail_off = loc->match_len;
 
-    need = mlen + 1 + (loc->proxy_uri ? loc->proxy_uri_len : 0) + target_len + sizeof(" HTTP/1.1\r\n") +
+    need = mlen + 1 + (loc->proxy_uri ? loc->proxy_uri_len : 0) + t.path_len + t.query_len + sizeof(" HTTP/1.1\r\n") +
            sizeof("Host: \r\n") + loc->proxy_host_len + sizeof("Connection: close\r\n") +
            sizeof("Transfer-Encoding: chunked\r\n") + 2;
     for (uint32_t i = 0; i < m->n; i++)
@@ -331,12 +395,10 @@ char *gw_request_upstream_head(const gw_http_req_t *req, uint32_t *out_len)
 
     p = put(head, method, mlen);
     *p++ = ' ';
-    if (loc->proxy_uri) {
+    if (loc->proxy_uri)
         p = put(p, loc->proxy_uri, loc->proxy_uri_len);
-        p = put(p, target + tail_off, target_len - tail_off);
-    } else {
-        p = put(p, target, target_len);
-    }
+    p = put(p, t.path + tail_off, t.path_len - tail_off);
+    p = put(p, t.query, t.query_len);
     p = PUT_LIT(p, " HTTP/1.1\r\nHost: ");
     p = put(p, loc->proxy_host, loc->proxy_host_len);
     p = PUT_LIT(p, "\r\n");
