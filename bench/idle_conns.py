@@ -15,7 +15,6 @@ Connections are opened in batches: connect + send for a batch, then read the
 batch's responses, which keeps the SYN backlog small and the run fast.
 """
 import argparse
-import os
 import resource
 import socket
 import sys

@@ -5,11 +5,11 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
 from . import system
-from .system import log
 
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_DIR = os.path.dirname(BENCH_DIR)
@@ -44,6 +44,7 @@ class Server:
         self.conf = os.path.join(workdir, os.path.basename(template)[:-3])
         self.log_path = os.path.join(workdir, "stdout-stderr.log")
         self.proc = None
+        self.wire_bytes = None   # of the current scenario's response
 
     @property
     def argv(self):
@@ -132,6 +133,55 @@ def request(port, method, path, body=None, timeout=10):
         conn.close()
 
 
+def accepts(port):
+    """The backend's count of accepted connections (stub_status), or None.
+    The request for it opens one connection itself, counted already."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/_stub")
+        text = conn.getresponse().read().decode()
+        return int(text.splitlines()[2].split()[0])
+    except (OSError, ValueError, IndexError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def wire_bytes(port, scenario, timeout=10):
+    """Size on the wire (status line + headers + body) of the response the
+    load generator gets for scenario: the unit that turns the bytes it read
+    into a count of responses, partial ones included."""
+    head = f"{scenario.method} {scenario.path} HTTP/1.1\r\n" \
+           f"Host: 127.0.0.1:{port}\r\n"
+    if scenario.conn_close:
+        head += "Connection: close\r\n"
+    if scenario.body_size:
+        head += f"Content-Length: {scenario.body_size}\r\n"
+    req = (head + "\r\n").encode() + b"x" * scenario.body_size
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(req)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        header, _, body = buf.partition(b"\r\n\r\n")
+        length = None
+        for line in header.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            return None
+        while len(body) < length:
+            chunk = s.recv(65536)
+            if not chunk:
+                return None
+            body += chunk
+        return len(header) + 4 + length
+
+
 # ---- the servers -----------------------------------------------------------
 
 def _nginx_argv(binary, workdir, conf):
@@ -203,10 +253,10 @@ def find_gateway(build, log_path):
     override = os.environ.get("GATEWAY_BIN")
     if override:
         if os.path.isfile(override) and os.access(override, os.X_OK):
-            return override, template, f"GATEWAY_BIN={override} (no build)"
+            return override, template, "GATEWAY_BIN override, no build"
         return None, None, f"GATEWAY_BIN={override} is not an executable file"
     binary = os.path.join(REPO_DIR, "build", "gateway")
-    note = "build/gateway (not rebuilt: --no-build)"
+    note = "not rebuilt: --no-build"
     if build:
         t0 = time.monotonic()
         failure = build_gateway(log_path)
@@ -214,7 +264,7 @@ def find_gateway(build, log_path):
             # A stale binary from an earlier build would be measured as if it
             # were the current code: skip rather than mislead.
             return None, None, f"build failed: {failure}"
-        note = f"build/gateway, built in {time.monotonic() - t0:.0f} s"
+        note = f"built in {time.monotonic() - t0:.0f} s"
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         return None, None, "build/gateway does not exist (yet)"
     bt = build_type()

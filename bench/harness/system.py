@@ -109,6 +109,21 @@ def process_tree(pid):
     return out
 
 
+def ksoftirqd(cpus):
+    """pids of the ksoftirqd/N threads of the given CPUs."""
+    want = {f"ksoftirqd/{c}" for c in cpus}
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() in want:
+                        pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
 def cpu_seconds(pids):
     """utime + stime summed over pids, from /proc/PID/stat (fields 14, 15).
     These include every thread of the process, io_uring's io-wq and SQPOLL
@@ -124,6 +139,13 @@ def cpu_seconds(pids):
         except OSError:
             pass
     return ticks / CLK_TCK
+
+
+def own_cpu_seconds():
+    """CPU time of this script and of its reaped children (wrk, h2load)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _status_kib(pid, key):
@@ -165,6 +187,48 @@ def fd_count(pids):
         except OSError:
             pass
     return n
+
+
+def cpu_stat(cpus):
+    """(busy, steal) seconds of the given CPUs from /proc/stat. busy is
+    user+nice+system+irq+softirq: everything that ran there, any process."""
+    busy = steal = 0
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *vals = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and \
+                    int(name[3:]) in cpus:
+                v = [int(x) for x in vals]
+                busy += v[0] + v[1] + v[2] + v[5] + v[6]
+                steal += v[7] if len(v) > 7 else 0
+    return busy / CLK_TCK, steal / CLK_TCK
+
+
+def busy_processes(seconds=1.0, min_share=0.05, exclude=()):
+    """Processes (other than ours) that used more than min_share of a CPU
+    over `seconds`: [(share, pid, command)], busiest first."""
+    def snapshot():
+        out = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) not in exclude:
+                t = cpu_seconds([int(d)])
+                out[int(d)] = t
+        return out
+    a = snapshot()
+    time.sleep(seconds)
+    b = snapshot()
+    found = []
+    for pid, t in b.items():
+        share = (t - a.get(pid, t)) / seconds
+        if share >= min_share:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(
+                        errors="replace").strip()[:100]
+            except OSError:
+                cmd = "?"
+            found.append((round(share, 2), pid, cmd))
+    return sorted(found, reverse=True)
 
 
 def wait_until(pred, timeout, step=0.05):
