@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "addr.h"
 #include "buf-t.h"
 #include "timer-t.h"
 
@@ -62,6 +63,7 @@ struct gw_conn {
     const gw_conn_ops_t *ops;
     void *data;            /* the owner's state */
     const void *ctx;       /* the owner's configuration (listener's, peer's) */
+    const gw_addr_t *connect_to; /* while the socket for a connect is being made through the ring */
     gw_conn_t *next_dirty; /* flush list; free list when the slot is unused */
 };
 

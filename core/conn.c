@@ -61,6 +61,7 @@ gw_conn_t *gw_conn_alloc(gw_worker_t *w, int fd)
     c->ops = NULL;
     c->data = NULL;
     c->ctx = NULL;
+    c->connect_to = NULL;
     c->next_dirty = NULL;
     w->active++;
     return c;
@@ -159,34 +160,83 @@ void gw_conn_send_static(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_
     push(w, c, data, len, GW_SEG_STATIC, NULL);
 }
 
+static void prep_connect(gw_worker_t *w, gw_conn_t *c, const gw_addr_t *addr)
+{
+    struct io_uring_sqe *sqe = gw_ring_sqe(w);
+
+    io_uring_prep_connect(sqe, c->fd, (const struct sockaddr *)&addr->ss, addr->len);
+    io_uring_sqe_set_data64(sqe, ud(c, GW_OP_CONNECT));
+    c->inflight++;
+}
+
+/* Requests and bodies leave in whole sendmsg batches; Nagle would only hold
+ * back the tail of one waiting for an ACK. */
+static const int one = 1;
+
 gw_conn_t *gw_conn_connect(gw_worker_t *w, const gw_addr_t *addr, const gw_conn_ops_t *ops, void *data, int *err)
 {
     struct io_uring_sqe *sqe;
     gw_conn_t *c;
-    int one = 1;
-    int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = -1;
 
-    if (fd < 0) {
-        *err = -errno;
-        return NULL;
+    if (!(w->ring_features & GW_RING_SOCKET_CMD)) {
+        fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            *err = -errno;
+            return NULL;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    /* Requests and bodies leave in whole sendmsg batches; Nagle would only
-     * hold back the tail of one waiting for an ACK. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c = gw_conn_alloc(w, fd);
     if (c == NULL) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         *err = -EMFILE;
         return NULL;
     }
     c->ops = ops;
     c->data = data;
-    sqe = gw_ring_sqe(w);
-    io_uring_prep_connect(sqe, fd, (const struct sockaddr *)&addr->ss, addr->len);
-    io_uring_sqe_set_data64(sqe, ud(c, GW_OP_CONNECT));
     c->flags |= GW_CONN_CONNECTING;
+    if (fd >= 0) {
+        prep_connect(w, c, addr);
+        return c;
+    }
+    /* No syscall on the request path: the socket is made through the ring;
+     * TCP_NODELAY and the connect follow when it arrives (handle_socket). */
+    c->connect_to = addr;
+    sqe = gw_ring_sqe(w);
+    io_uring_prep_socket(sqe, addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, 0);
+    io_uring_sqe_set_data64(sqe, ud(c, GW_OP_SOCKET));
     c->inflight++;
     return c;
+}
+
+void gw_conn_handle_socket(gw_worker_t *w, gw_conn_t *c, int res)
+{
+    struct io_uring_sqe *sqe;
+
+    c->inflight--;
+    if (c->flags & GW_CONN_CLOSING) {
+        if (res >= 0) { /* closed while the socket was being made: close it too */
+            sqe = gw_ring_sqe(w);
+            io_uring_prep_close(sqe, res);
+            io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
+        }
+        return;
+    }
+    if (res < 0) {
+        c->flags &= (uint16_t)~GW_CONN_CONNECTING;
+        c->ops->on_connect(w, c, res);
+        return;
+    }
+    c->fd = res;
+    sqe = gw_ring_sqe(w);
+    gw_ring_prep_setsockopt(sqe, c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    io_uring_sqe_set_data64(sqe, ud(c, GW_OP_SOCKOPT));
+    sqe->flags |= IOSQE_IO_HARDLINK; /* connect even if NODELAY failed */
+    c->inflight++;
+    prep_connect(w, c, c->connect_to);
+    c->connect_to = NULL;
 }
 
 static void on_timer(void *owner, gw_timer_t *t)
@@ -245,7 +295,9 @@ void gw_conn_close(gw_worker_t *w, gw_conn_t *c)
     if (c->flags & GW_CONN_SENDING)
         cancel_linked(w, c, GW_OP_SEND);
     if (c->flags & GW_CONN_CONNECTING)
-        cancel_linked(w, c, GW_OP_CONNECT);
+        cancel_linked(w, c, c->fd < 0 ? GW_OP_SOCKET : GW_OP_CONNECT);
+    if (c->fd < 0)
+        return; /* the socket is still being made: handle_socket closes it */
     sqe = gw_ring_sqe(w);
     io_uring_prep_close(sqe, c->fd);
     io_uring_sqe_set_data64(sqe, ud(c, GW_OP_CLOSE));

@@ -64,7 +64,9 @@ static inline int gw_conn_is_closing(const gw_conn_t *c)
 void gw_conn_handle_recv(gw_worker_t *w, gw_conn_t *c, struct io_uring_cqe *cqe);
 void gw_conn_handle_send(gw_worker_t *w, gw_conn_t *c, int res);
 void gw_conn_handle_connect(gw_worker_t *w, gw_conn_t *c, int res);
-void gw_conn_handle_done(gw_worker_t *w, gw_conn_t *c); /* close/cancel/shutdown completed */
+void gw_conn_handle_done(gw_worker_t *w, gw_conn_t *c); /* close/cancel/shutdown/sockopt completed */
+void gw_conn_handle_socket(gw_worker_t *w, gw_conn_t *c, int res);
+
 void gw_conn_flush_all(gw_worker_t *w);
 void gw_conn_rearm_starved(gw_worker_t *w);
 void gw_conn_maybe_free(gw_worker_t *w, gw_conn_t *c);

@@ -4,8 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "buf.h"
 #include "gw.h"
+
+/* liburing 2.3 predates these (kernel 6.12 ABI). */
+#define GW_IORING_FEAT_MIN_TIMEOUT (1u << 15)
+#define GW_INT_FLAG_REG_RING 1 /* liburing's private flag: the ring fd is registered */
 
 /*
  * Setup flags, best first. DEFER_TASKRUN (6.1) runs completion work only when
@@ -24,6 +34,49 @@ static const struct {
     {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL, GW_RING_COOP_TASKRUN},
     {0, 0},
 };
+
+/* setsockopt through the ring: IORING_OP_URING_CMD + SOCKET_URING_OP_SETSOCKOPT
+ * (6.7). liburing 2.3 has no helper: level/optname share `addr`, optlen sits
+ * in `file_index`, optval in `addr3`, as in the kernel's uapi. */
+void gw_ring_prep_setsockopt(struct io_uring_sqe *sqe, int fd, int level, int optname, const void *optval,
+                             uint32_t optlen)
+{
+    memset(sqe, 0, sizeof(*sqe));
+    sqe->opcode = IORING_OP_URING_CMD;
+    sqe->fd = fd;
+    sqe->cmd_op = 3; /* SOCKET_URING_OP_SETSOCKOPT */
+    sqe->addr = (uint64_t)(uint32_t)level | ((uint64_t)(uint32_t)optname << 32);
+    sqe->file_index = optlen;
+    sqe->addr3 = (uint64_t)(uintptr_t)optval;
+}
+
+/*
+ * Can sockets be made and tuned through the ring? IORING_OP_SOCKET is in the
+ * opcode probe (5.19); setsockopt by URING_CMD (6.7) is only known by trying
+ * it once, on a throwaway socket, before the loop starts.
+ */
+static int probe_socket_cmd(struct io_uring *ring, const struct io_uring_probe *probe)
+{
+    static const int one = 1;
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+    int ok = 0, fd;
+
+    if (!io_uring_opcode_supported(probe, IORING_OP_SOCKET) || !io_uring_opcode_supported(probe, IORING_OP_URING_CMD))
+        return 0;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    sqe = io_uring_get_sqe(ring);
+    gw_ring_prep_setsockopt(sqe, fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    io_uring_sqe_set_data64(sqe, 0);
+    if (io_uring_submit_and_wait(ring, 1) >= 0 && io_uring_peek_cqe(ring, &cqe) == 0) {
+        ok = cqe->res == 0;
+        io_uring_cqe_seen(ring, cqe);
+    }
+    close(fd);
+    return ok;
+}
 
 int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t buf_size, const char **why)
 {
@@ -54,6 +107,8 @@ int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t b
         *why = "kernel too old (io_uring needs SUBMIT_STABLE and EXT_ARG, Linux 5.11+)";
         return -ENOTSUP;
     }
+    if (p.features & GW_IORING_FEAT_MIN_TIMEOUT)
+        w->ring_features |= GW_RING_MIN_TIMEOUT;
     /* Registering the ring fd skips an fd lookup on every io_uring_enter (5.18). */
     if (io_uring_register_ring_fd(&w->ring) == 1)
         w->ring_features |= GW_RING_REG_RING_FD;
@@ -64,6 +119,8 @@ int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t b
     if (probe) {
         if (io_uring_opcode_supported(probe, IORING_OP_SEND_ZC))
             w->ring_features |= GW_RING_RECV_MULTISHOT;
+        if (probe_socket_cmd(&w->ring, probe))
+            w->ring_features |= GW_RING_SOCKET_CMD;
         io_uring_free_probe(probe);
     }
 
@@ -97,15 +154,52 @@ struct io_uring_sqe *gw_ring_sqe(gw_worker_t *w)
     return sqe;
 }
 
+int gw_ring_submit_and_wait(gw_worker_t *w, unsigned wait_nr, int64_t timeout_ms, unsigned min_wait_us)
+{
+    struct io_uring *ring = &w->ring;
+    struct io_uring_sq *sq = &ring->sq;
+    struct __kernel_timespec ts;
+    struct io_uring_getevents_arg arg = {0};
+    unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+    unsigned tail = sq->sqe_tail, submit;
+    int fd = ring->ring_fd;
+    long ret;
+
+    /* Publish the SQEs (liburing's __io_uring_flush_sq, which is private):
+     * slots are pre-mapped 1:1, so moving the tail is all it takes. */
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        __atomic_store_n(sq->ktail, tail, __ATOMIC_RELEASE);
+    }
+    submit = tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE);
+    if (timeout_ms >= 0) {
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (timeout_ms % 1000) * 1000000;
+        arg.ts = (uint64_t)(uintptr_t)&ts;
+    }
+    if (w->ring_features & GW_RING_MIN_TIMEOUT)
+        arg.pad = min_wait_us; /* min_wait_usec in the 6.12 ABI */
+    else
+        wait_nr = 1;
+    if (ring->int_flags & GW_INT_FLAG_REG_RING) {
+        flags |= IORING_ENTER_REGISTERED_RING;
+        fd = ring->enter_ring_fd;
+    }
+    ret = syscall(__NR_io_uring_enter, fd, submit, wait_nr, flags, &arg, sizeof(arg));
+    return ret < 0 ? -errno : (int)ret;
+}
+
 void gw_ring_describe(const gw_worker_t *w, char *buf, size_t size)
 {
     uint32_t f = w->ring_features;
 
-    snprintf(buf, size, "%s%s%s%s, %u x %u B provided buffers",
+    snprintf(buf, size, "%s%s%s%s%s, %u x %u B provided buffers",
              (f & GW_RING_DEFER_TASKRUN)  ? "SINGLE_ISSUER+DEFER_TASKRUN"
              : (f & GW_RING_COOP_TASKRUN) ? "COOP_TASKRUN"
                                           : "plain setup",
              (f & GW_RING_REG_RING_FD) ? ", registered ring fd" : "",
-             (f & GW_RING_RECV_MULTISHOT) ? ", multishot recv" : ", single-shot recv", "", w->bufs.nbufs,
+             (f & GW_RING_RECV_MULTISHOT) ? ", multishot recv" : ", single-shot recv",
+             (f & GW_RING_MIN_TIMEOUT) ? ", batched waits" : "",
+             (f & GW_RING_SOCKET_CMD) ? ", sockets through the ring" : "", w->bufs.nbufs,
              w->bufs.size);
 }

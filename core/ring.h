@@ -21,6 +21,8 @@ enum gw_op {
     GW_OP_CANCEL,
     GW_OP_SHUTDOWN,
     GW_OP_WAKE,    /* the main thread's eventfd */
+    GW_OP_SOCKET,  /* a socket for gw_conn_connect */
+    GW_OP_SOCKOPT, /* TCP_NODELAY on it */
 };
 
 /* user_data: op in bits 0-7, generation in 8-31, slot index in 32-63. */
@@ -54,6 +56,20 @@ void gw_ring_exit(gw_worker_t *w);
 
 /* An SQE, submitting what is queued first if the SQ is full. Never NULL. */
 struct io_uring_sqe *gw_ring_sqe(gw_worker_t *w);
+
+/*
+ * Submit what is queued and wait for at least `wait_nr` completions, at most
+ * `timeout_ms` (-1: no limit). With `min_wait_us` and a kernel that has
+ * IORING_FEAT_MIN_TIMEOUT (6.12), the kernel waits up to min_wait_us for
+ * wait_nr completions and then returns with whatever arrived (at least one):
+ * under load that turns many small waits into one. One io_uring_enter.
+ * Returns >= 0 or -errno (-ETIME on timeout).
+ */
+int gw_ring_submit_and_wait(gw_worker_t *w, unsigned wait_nr, int64_t timeout_ms, unsigned min_wait_us);
+
+/* Fill sqe for setsockopt through the ring (6.7+: GW_RING_SOCKET_CMD). */
+void gw_ring_prep_setsockopt(struct io_uring_sqe *sqe, int fd, int level, int optname, const void *optval,
+                             uint32_t optlen);
 
 /* Describe the features in use, for the startup log. */
 void gw_ring_describe(const gw_worker_t *w, char *buf, size_t size);

@@ -20,6 +20,8 @@ enum {
     GW_RING_COOP_TASKRUN = 1u << 2,
     GW_RING_REG_RING_FD = 1u << 3,
     GW_RING_RECV_MULTISHOT = 1u << 4,
+    GW_RING_MIN_TIMEOUT = 1u << 5, /* waits can take a minimum time (6.12) */
+    GW_RING_SOCKET_CMD = 1u << 6,  /* sockets and setsockopt through the ring (5.19 + 6.7) */
 };
 
 typedef struct gw_listener {
@@ -65,7 +67,8 @@ struct gw_worker {
     uint32_t nlisteners;
 
     gw_wheel_t timers;
-    uint64_t now; /* ms, monotonic, refreshed once per loop iteration */
+    uint64_t now;    /* ms, monotonic, refreshed once per loop iteration */
+    uint64_t now_us; /* the same instant in µs */
 
     /* Per-submit scratch for sendmsg headers; FEAT_SUBMIT_STABLE means the
      * kernel has copied them once io_uring_enter returns. */
@@ -73,6 +76,7 @@ struct gw_worker {
     struct msghdr msg_scratch[GW_SCRATCH_MSGS];
     uint32_t iov_used, msg_used;
 
+    uint32_t exchange_us; /* moving average of an exchange's duration, fed by the owner (gw_worker_exchange_done) */
     int wake_fd;   /* eventfd the main thread writes after setting cmd */
     int notify_fd; /* pipe to the main thread: setup result, loop end */
     uint64_t wake_buf;

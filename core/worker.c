@@ -26,12 +26,21 @@
 #define BUF_COUNT 1024
 #define BUF_SIZE 16384
 
-static uint64_t clock_ms(void)
+/* Batched waits (see worker_loop). Measured with bench/ on 2 cores: a tenth
+ * of the exchange time cut syscalls/request at 64 connections from 1.26 to
+ * 0.28 with +12% req/s; a fifth cost 15% req/s at 8 connections. */
+#define BATCH_FRACTION 10
+#define BATCH_MAX_US 200
+#define BATCH_MIN_US 10
+#define BATCH_NR 64
+
+static void clock_update(gw_worker_t *w)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    w->now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    w->now = w->now_us / 1000u;
 }
 
 int gw_cpu_count(void)
@@ -179,9 +188,13 @@ static void dispatch(gw_worker_t *w, struct io_uring_cqe *cqe)
     case GW_OP_CONNECT:
         gw_conn_handle_connect(w, c, cqe->res);
         break;
+    case GW_OP_SOCKET:
+        gw_conn_handle_socket(w, c, cqe->res);
+        break;
     case GW_OP_CLOSE:
     case GW_OP_CANCEL:
     case GW_OP_SHUTDOWN:
+    case GW_OP_SOCKOPT:
         gw_conn_handle_done(w, c);
         break;
     default:
@@ -214,7 +227,7 @@ static int worker_setup(gw_worker_t *w)
     w->conns = calloc(w->nconns, sizeof(*w->conns));
     if (w->conns == NULL)
         return -ENOMEM;
-    w->now = clock_ms();
+    clock_update(w);
     gw_wheel_init(&w->timers, w, w->now);
 
     w->nlisteners = cy->nlistens;
@@ -243,10 +256,10 @@ static int worker_setup(gw_worker_t *w)
 static void worker_loop(gw_worker_t *w)
 {
     struct io_uring_cqe *cqe;
-    unsigned head, n;
+    unsigned head, n = 0;
 
     for (;;) {
-        struct __kernel_timespec ts;
+        unsigned min_wait;
         int64_t wait;
         int ret;
 
@@ -256,11 +269,17 @@ static void worker_loop(gw_worker_t *w)
         if (w->stopping == GW_CMD_STOP_FAST || (w->stopping && w->active == 0))
             break;
         wait = gw_wheel_next(&w->timers, w->now);
-        if (wait >= 0) {
-            ts.tv_sec = wait / 1000;
-            ts.tv_nsec = (wait % 1000) * 1000000;
-        }
-        ret = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, wait >= 0 ? &ts : NULL, NULL);
+        /* Under load (the last wake found several completions), let them pile
+         * up for a tenth of an exchange's average duration, at most 200 µs:
+         * one enter then serves many exchanges. Quiet, or with exchanges so
+         * short that waiting would cost them: wake for the first completion. */
+        min_wait = w->exchange_us / BATCH_FRACTION;
+        if (min_wait > BATCH_MAX_US)
+            min_wait = BATCH_MAX_US;
+        if (n >= 2 && min_wait >= BATCH_MIN_US)
+            ret = gw_ring_submit_and_wait(w, BATCH_NR, wait, min_wait);
+        else
+            ret = gw_ring_submit_and_wait(w, 1, wait, 0);
         w->iov_used = 0;
         w->msg_used = 0;
         w->stats.loops++;
@@ -269,7 +288,7 @@ static void worker_loop(gw_worker_t *w)
             w->exit_code = 1;
             break;
         }
-        w->now = clock_ms();
+        clock_update(w);
         n = 0;
         io_uring_for_each_cqe(&w->ring, head, cqe)
         {
@@ -344,6 +363,10 @@ static void *worker_main(void *arg)
     }
     notify(w, ok);
     worker_loop(w);
+    gw_log(GW_LOG_INFO, "worker %d: %llu loop iterations, %llu completions (%.1f per iteration), %llu accepted", w->id,
+           (unsigned long long)w->stats.loops, (unsigned long long)w->stats.cqes,
+           w->stats.loops ? (double)w->stats.cqes / (double)w->stats.loops : 0.0,
+           (unsigned long long)w->stats.accepted);
     cancel_everything(w);
     /* Tell the main thread we are gone (it waits for this, or for a signal). */
     notify(w, 'X');

@@ -23,6 +23,22 @@ void gw_workers_signal(gw_worker_t *ws, int n, int cmd);
 /* Wait for every worker to end and free them. Returns 0 if all ended cleanly. */
 int gw_workers_join(gw_worker_t *ws, int n);
 
+/*
+ * An exchange (a request and its response) that began at start_us (w->now_us
+ * then) has ended. The loop keeps a moving average and lets completions pile
+ * up for a tenth of it before waking: under load one wake serves many
+ * exchanges, and no exchange waits more than ~10% longer for it.
+ */
+static inline void gw_worker_exchange_done(gw_worker_t *w, uint64_t start_us)
+{
+    uint64_t d = w->now_us - start_us;
+
+    if (d > 1000000)
+        d = 1000000;
+    /* EWMA with weight 1/16 */
+    w->exchange_us = (uint32_t)((w->exchange_us * 15u + d) / 16u);
+}
+
 /* Count of CPUs this process may run on (worker_processes auto). */
 int gw_cpu_count(void);
 

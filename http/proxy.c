@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "balancer/balancer.h"
+#include "core/worker.h"
 #include "core/conn.h"
 #include "core/gw.h"
 #include "core/log.h"
@@ -45,6 +46,7 @@ static gw_http_req_t *req_new(gw_worker_t *w, gw_conn_t *c)
         return NULL;
     req->w = w;
     req->client = c;
+    req->start_us = w->now_us;
     gw_segq_init(&req->inq);
     gw_request_parser_init(req);
     c->data = req;
@@ -147,6 +149,7 @@ static int exchange_done(gw_worker_t *w, gw_http_req_t *req)
     const gw_http_lconf_t *lc = lconf(req);
     int paused = req->client_paused;
 
+    gw_worker_exchange_done(w, req->start_us);
     release_upstream(w, req, req->up_keepalive && !req->up_leftover);
     req->client_paused = 0;
     if (!req->keepalive || req->client_eof || w->stopping) {
@@ -164,6 +167,7 @@ static int exchange_done(gw_worker_t *w, gw_http_req_t *req)
         return GW_ERR;
     }
     req_reset(req);
+    req->start_us = w->now_us;
     gw_conn_timer(w, c, lc->client_header_timeout);
     return 0;
 }

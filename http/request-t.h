@@ -50,6 +50,7 @@ typedef struct gw_http_req {
     gw_msg_t out;   /* response reason and headers */
     gw_segq_t inq;  /* client bytes received but not parsed yet (pipelining, backpressure) */
 
+    uint64_t start_us;   /* when the request's first byte arrived (w->now_us) */
     uint64_t body_bytes; /* request body bytes so far (decoded) */
     uint32_t cur_bid;    /* buffer being parsed: on_body slices point into it */
     uint16_t status;     /* response status, or the error being answered */
