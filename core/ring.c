@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <netinet/in.h>
@@ -78,13 +79,40 @@ static int probe_socket_cmd(struct io_uring *ring, const struct io_uring_probe *
     return ok;
 }
 
+/*
+ * GW_IO_URING_DISABLE=defer_taskrun,coop_taskrun,min_timeout,socket_cmd,multishot,reg_ring
+ * pretends the kernel lacks those features, so the fallbacks are tested on a
+ * kernel that has them all (scripts/test runs the integration tests so).
+ */
+static uint32_t disabled_features(void)
+{
+    static const struct {
+        const char *name;
+        uint32_t feature;
+    } names[] = {
+        {"defer_taskrun", GW_RING_DEFER_TASKRUN}, {"coop_taskrun", GW_RING_COOP_TASKRUN},
+        {"min_timeout", GW_RING_MIN_TIMEOUT},     {"socket_cmd", GW_RING_SOCKET_CMD},
+        {"multishot", GW_RING_RECV_MULTISHOT},    {"reg_ring", GW_RING_REG_RING_FD},
+    };
+    const char *env = getenv("GW_IO_URING_DISABLE");
+    uint32_t off = 0;
+
+    for (size_t i = 0; env && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strstr(env, names[i].name))
+            off |= names[i].feature;
+    return off;
+}
+
 int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t buf_size, const char **why)
 {
     struct io_uring_params p;
     struct io_uring_probe *probe;
+    uint32_t off = disabled_features();
     int ret = -EINVAL;
 
     for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+        if (setups[i].features & off)
+            continue;
         memset(&p, 0, sizeof(p));
         /* A CQ twice the SQ: multishot ops post many CQEs per SQE. */
         p.flags = setups[i].flags | IORING_SETUP_CQSIZE;
@@ -110,7 +138,7 @@ int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t b
     if (p.features & GW_IORING_FEAT_MIN_TIMEOUT)
         w->ring_features |= GW_RING_MIN_TIMEOUT;
     /* Registering the ring fd skips an fd lookup on every io_uring_enter (5.18). */
-    if (io_uring_register_ring_fd(&w->ring) == 1)
+    if (!(off & GW_RING_REG_RING_FD) && io_uring_register_ring_fd(&w->ring) == 1)
         w->ring_features |= GW_RING_REG_RING_FD;
 
     /* Multishot recv came in 6.0 together with SEND_ZC; the opcode probe is the
@@ -123,6 +151,7 @@ int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t b
             w->ring_features |= GW_RING_SOCKET_CMD;
         io_uring_free_probe(probe);
     }
+    w->ring_features &= ~off;
 
     ret = gw_bufring_init(&w->bufs, &w->ring, 0, nbufs, buf_size);
     if (ret < 0) {
