@@ -18,13 +18,15 @@ int gw_bufring_init(gw_bufring_t *b, struct io_uring *ring, uint16_t bgid, uint3
     memset(b, 0, sizeof(*b));
     if (nbufs == 0 || (nbufs & (nbufs - 1)) || nbufs > 32768)
         return -EINVAL;
-    /* The ring itself must be page aligned; the buffers are touched lazily by
-     * the kernel, so unused ones cost address space, not memory. */
+    /* The ring itself must be page aligned. The buffers are faulted in now:
+     * the ring cycles through all of them within its first nbufs receives,
+     * and a page fault there would land on the request path. They are a fixed
+     * cost of the worker, not of any connection. */
     mem = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED)
         return -errno;
     b->br = mem;
-    b->base = mmap(NULL, (size_t)nbufs * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    b->base = mmap(NULL, (size_t)nbufs * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (b->base == MAP_FAILED) {
         ret = -errno;
         munmap(mem, ring_bytes);
