@@ -26,8 +26,8 @@ int gw_workers_join(gw_worker_t *ws, int n);
 /*
  * An exchange (a request and its response) that began at start_us (w->now_us
  * then) has ended. The loop keeps a moving average and lets completions pile
- * up for a tenth of it before waking: under load one wake serves many
- * exchanges, and no exchange waits more than ~10% longer for it.
+ * up for an eighth of it before waking: under load one wake serves many
+ * exchanges, and no exchange waits more than ~12% longer for it.
  */
 static inline void gw_worker_exchange_done(gw_worker_t *w, uint64_t start_us)
 {
