@@ -50,6 +50,14 @@ enum {
     GW_CONN_USED = 1u << 12,          /* slot allocated */
 };
 
+/* A peer's address, compact (a sockaddr_storage is 128 bytes; this is 20). */
+typedef struct gw_peer_addr {
+    uint8_t family; /* AF_INET, AF_INET6, or 0 when unknown */
+    uint8_t _pad;
+    uint16_t port;  /* host order */
+    uint8_t addr[16];
+} gw_peer_addr_t;
+
 struct gw_conn {
     int fd;
     uint32_t idx;      /* slot in the worker's table */
@@ -64,6 +72,7 @@ struct gw_conn {
     void *data;            /* the owner's state */
     const void *ctx;       /* the owner's configuration (listener's, peer's) */
     const gw_addr_t *connect_to; /* while the socket for a connect is being made through the ring */
+    gw_peer_addr_t peer;         /* the client's address (accepted connections) */
     gw_conn_t *next_dirty; /* flush list; free list when the slot is unused */
 };
 

@@ -62,6 +62,7 @@ gw_conn_t *gw_conn_alloc(gw_worker_t *w, int fd)
     c->data = NULL;
     c->ctx = NULL;
     c->connect_to = NULL;
+    c->peer.family = 0;
     c->next_dirty = NULL;
     w->active++;
     return c;
@@ -158,6 +159,33 @@ void gw_conn_send_heap(gw_worker_t *w, gw_conn_t *c, void *block, const char *da
 void gw_conn_send_static(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len)
 {
     push(w, c, data, len, GW_SEG_STATIC, NULL);
+}
+
+int gw_conn_take_output(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q)
+{
+    if (c->flags & GW_CONN_SENDING)
+        return -EBUSY;
+    *q = c->out;
+    if (q->head == NULL)
+        q->tailp = &q->head;
+    gw_segq_init(&c->out);
+    return 0;
+}
+
+void gw_conn_send_queue(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q)
+{
+    if (q->head == NULL)
+        return;
+    if (c->flags & GW_CONN_CLOSING) {
+        gw_segq_clear(q, &w->segs, &w->bufs);
+        return;
+    }
+    *c->out.tailp = q->head;
+    c->out.tailp = q->tailp;
+    c->out.bytes += q->bytes;
+    c->out.count += q->count;
+    gw_segq_init(q);
+    mark_dirty(w, c);
 }
 
 static void prep_connect(gw_worker_t *w, gw_conn_t *c, const gw_addr_t *addr)

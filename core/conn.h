@@ -34,6 +34,16 @@ void gw_conn_send_heap(gw_worker_t *w, gw_conn_t *c, void *block, const char *da
 void gw_conn_send_static(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len);
 
 /*
+ * Move the queued output of c into q (c's queue is left empty). Only when no
+ * send is in flight (-EBUSY otherwise): used to hand a request body that
+ * never left to another connection.
+ */
+int gw_conn_take_output(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q);
+
+/* Append every segment of q to c's output (q is left empty). */
+void gw_conn_send_queue(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q);
+
+/*
  * Open a non-blocking TCP socket to addr and connect it through the ring.
  * The result arrives in ops->on_connect. Output queued meanwhile is sent once
  * connected. Returns the connection, or NULL with *err = -errno.

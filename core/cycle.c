@@ -160,9 +160,14 @@ int gw_cycle_load(gw_cycle_t *cy, const char *prefix, const char *conf_file, con
 
 void gw_cycle_free(gw_cycle_t *cy)
 {
-    for (const gw_module_t *const *m = gw_modules; *m; m++)
-        if ((*m)->free_cycle)
-            (*m)->free_cycle(cy);
+    size_t n = 0;
+
+    /* In reverse: a module may hold things in an earlier module's structures. */
+    while (gw_modules[n])
+        n++;
+    while (n-- > 0)
+        if (gw_modules[n]->free_cycle)
+            gw_modules[n]->free_cycle(cy);
     for (uint32_t i = 0; i < cy->nlistens; i++)
         free(cy->listens[i].fds);
     free(cy->listens);

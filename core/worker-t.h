@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "buf-t.h"
@@ -24,10 +25,26 @@ enum {
     GW_RING_SOCKET_CMD = 1u << 6,  /* sockets and setsockopt through the ring (5.19 + 6.7) */
 };
 
+/*
+ * Accepts in flight per listener. Single-shot accepts, each with its own
+ * address slot, rather than one multishot accept: the peer's address comes
+ * with the completion (a multishot accept has one address buffer for all its
+ * completions), so $remote_addr, ip_hash and X-Forwarded-For cost no
+ * getpeername() syscall. Re-arming is an SQE in the next batch, not a syscall.
+ */
+#define GW_ACCEPT_DEPTH 16
+
+typedef struct gw_accept_slot {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    uint8_t armed;
+} gw_accept_slot_t;
+
 typedef struct gw_listener {
     int fd;
-    uint8_t armed; /* multishot accept in the kernel */
     const gw_listen_t *conf;
+    gw_timer_t backoff; /* re-arms accepts after running out of descriptors */
+    gw_accept_slot_t slots[GW_ACCEPT_DEPTH];
 } gw_listener_t;
 
 /* Commands from the main thread, posted in `cmd` and signalled through the eventfd. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "timer.h"
 
 #define RING_ENTRIES 4096
+#define ACCEPT_BACKOFF_MS 100
 #define BUF_COUNT 1024
 #define BUF_SIZE 16384
 
@@ -68,13 +70,40 @@ static int nth_cpu(int n)
     return -1;
 }
 
-static void arm_accept(gw_worker_t *w, uint32_t i)
+/* user_data idx of an accept: listener << 8 | slot. */
+static void arm_accept(gw_worker_t *w, uint32_t i, uint32_t slot)
 {
     struct io_uring_sqe *sqe = gw_ring_sqe(w);
+    gw_accept_slot_t *a = &w->listeners[i].slots[slot];
 
-    io_uring_prep_multishot_accept(sqe, w->listeners[i].fd, NULL, NULL, SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_ACCEPT, i, 0));
-    w->listeners[i].armed = 1;
+    a->len = sizeof(a->ss);
+    io_uring_prep_accept(sqe, w->listeners[i].fd, (struct sockaddr *)&a->ss, &a->len, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_ACCEPT, i << 8 | slot, 0));
+    a->armed = 1;
+}
+
+static void arm_accepts(gw_worker_t *w, uint32_t i)
+{
+    for (uint32_t slot = 0; slot < GW_ACCEPT_DEPTH; slot++)
+        arm_accept(w, i, slot);
+}
+
+static void store_peer(gw_peer_addr_t *p, const struct sockaddr_storage *ss)
+{
+    memset(p, 0, sizeof(*p));
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+        p->family = AF_INET;
+        p->port = ntohs(s4->sin_port);
+        memcpy(p->addr, &s4->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+        p->family = AF_INET6;
+        p->port = ntohs(s6->sin6_port);
+        memcpy(p->addr, &s6->sin6_addr, 16);
+    }
 }
 
 static void arm_wake(gw_worker_t *w)
@@ -85,14 +114,24 @@ static void arm_wake(gw_worker_t *w)
     io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_WAKE, 0, 0));
 }
 
+static void accept_backoff_done(void *owner, gw_timer_t *t)
+{
+    gw_worker_t *w = owner;
+    gw_listener_t *l = gw_container_of(t, gw_listener_t, backoff);
+    uint32_t i = (uint32_t)(l - w->listeners);
+
+    for (uint32_t slot = 0; slot < GW_ACCEPT_DEPTH && !w->stopping && l->fd >= 0; slot++)
+        if (!l->slots[slot].armed)
+            arm_accept(w, i, slot);
+}
+
 static void handle_accept(gw_worker_t *w, struct io_uring_cqe *cqe)
 {
-    uint32_t i = gw_ud_idx(cqe->user_data);
+    uint32_t i = gw_ud_idx(cqe->user_data) >> 8, slot = gw_ud_idx(cqe->user_data) & 0xff;
     gw_listener_t *l = &w->listeners[i];
     gw_conn_t *c;
 
-    if (!(cqe->flags & IORING_CQE_F_MORE))
-        l->armed = 0;
+    l->slots[slot].armed = 0;
     if (cqe->res >= 0) {
         if (w->stopping) {
             close(cqe->res);
@@ -101,13 +140,23 @@ static void handle_accept(gw_worker_t *w, struct io_uring_cqe *cqe)
             close(cqe->res);
         } else {
             w->stats.accepted++;
+            store_peer(&c->peer, &l->slots[slot].ss);
             l->conf->on_accept(w, c, l->conf);
         }
+    } else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS || cqe->res == -ENOMEM) {
+        /* Out of descriptors or memory: the connection stays in the backlog
+         * and an accept re-armed now would fail at once, in a busy loop.
+         * Back off; connections closing meanwhile free what is missing. */
+        if (!gw_timer_armed(&l->backoff))
+            gw_log(GW_LOG_CRIT, "accept() on %s failed (%d: %s), retrying in %u ms", l->conf->text, -cqe->res,
+                   strerror(-cqe->res), ACCEPT_BACKOFF_MS);
+        gw_timer_set(&w->timers, &l->backoff, accept_backoff_done, w->now, ACCEPT_BACKOFF_MS);
+        return;
     } else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN && cqe->res != -EINTR) {
         gw_log(GW_LOG_ERR, "accept() on %s failed (%d: %s)", l->conf->text, -cqe->res, strerror(-cqe->res));
     }
-    if (!l->armed && !w->stopping && l->fd >= 0)
-        arm_accept(w, i);
+    if (!w->stopping && l->fd >= 0 && cqe->res != -ECANCELED)
+        arm_accept(w, i, slot);
 }
 
 /* Stop accepting and ask every connection to wind down. */
@@ -247,7 +296,7 @@ static int worker_setup(gw_worker_t *w)
         }
     }
     for (uint32_t i = 0; i < w->nlisteners; i++)
-        arm_accept(w, i);
+        arm_accepts(w, i);
     arm_wake(w);
     gw_ring_describe(w, desc, sizeof(desc));
     gw_log(GW_LOG_INFO, "worker %d on cpu %d: io_uring %s", w->id, w->cpu, desc);
@@ -343,6 +392,15 @@ static void cancel_everything(gw_worker_t *w)
     }
 }
 
+static size_t module_count(void)
+{
+    size_t n = 0;
+
+    while (gw_modules[n])
+        n++;
+    return n;
+}
+
 static void notify(gw_worker_t *w, char what)
 {
     if (write(w->notify_fd, &what, 1) < 0) {
@@ -371,9 +429,10 @@ static void *worker_main(void *arg)
     cancel_everything(w);
     /* Tell the main thread we are gone (it waits for this, or for a signal). */
     notify(w, 'X');
-    for (const gw_module_t *const *m = gw_modules; *m; m++)
-        if ((*m)->exit_worker)
-            (*m)->exit_worker(w);
+    /* In reverse: a later module's state may point into an earlier one's. */
+    for (size_t n = module_count(); n-- > 0;)
+        if (gw_modules[n]->exit_worker)
+            gw_modules[n]->exit_worker(w);
     return NULL;
 }
 

@@ -22,7 +22,25 @@ typedef struct gw_http_lconf {
     uint64_t proxy_connect_timeout;
     uint64_t proxy_read_timeout;
     uint64_t proxy_send_timeout;
+    uint64_t proxy_next_upstream; /* GW_FT_* mask */
+    uint64_t proxy_next_upstream_tries;   /* 0 = no limit */
+    uint64_t proxy_next_upstream_timeout; /* ms, 0 = no limit */
 } gw_http_lconf_t;
+
+/* proxy_next_upstream conditions (nginx's names). */
+enum {
+    GW_FT_ERROR = 1u << 0,
+    GW_FT_TIMEOUT = 1u << 1,
+    GW_FT_INVALID_HEADER = 1u << 2,
+    GW_FT_HTTP_500 = 1u << 3,
+    GW_FT_HTTP_502 = 1u << 4,
+    GW_FT_HTTP_503 = 1u << 5,
+    GW_FT_HTTP_504 = 1u << 6,
+    GW_FT_HTTP_403 = 1u << 7,
+    GW_FT_HTTP_404 = 1u << 8,
+    GW_FT_HTTP_429 = 1u << 9,
+    GW_FT_NON_IDEMPOTENT = 1u << 10,
+};
 
 typedef struct gw_http_loc {
     gw_http_lconf_t lc;
@@ -61,6 +79,7 @@ typedef struct gw_http_srv {
 
 /* The servers sharing one listening address: a listen's ctx. */
 typedef struct gw_http_addr {
+    gw_addr_t addr; /* as configured ($server_addr, $server_port) */
     gw_http_srv_t **srvs;
     uint32_t nsrvs;
     gw_http_srv_t *dflt;

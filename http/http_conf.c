@@ -14,23 +14,16 @@
 #include "core/cycle.h"
 #include "core/gw.h"
 #include "http.h"
+#include "vars.h"
 
 #define LC(field) offsetof(gw_http_lconf_t, field)
 
+/* Every field of gw_http_lconf_t is a uint64_t with UINT64_MAX as "unset". */
 static void lconf_init(gw_http_lconf_t *lc)
 {
-    lc->client_max_body_size = GW_CONF_UNSET_U64;
-    lc->keepalive_timeout = GW_CONF_UNSET_MSEC;
-    lc->keepalive_requests = GW_CONF_UNSET_U64;
-    lc->client_header_timeout = GW_CONF_UNSET_MSEC;
-    lc->client_body_timeout = GW_CONF_UNSET_MSEC;
-    lc->send_timeout = GW_CONF_UNSET_MSEC;
-    lc->proxy_connect_timeout = GW_CONF_UNSET_MSEC;
-    lc->proxy_read_timeout = GW_CONF_UNSET_MSEC;
-    lc->proxy_send_timeout = GW_CONF_UNSET_MSEC;
+    memset(lc, 0xff, sizeof(*lc));
 }
 
-/* Every field of gw_http_lconf_t is a uint64_t with UINT64_MAX as "unset". */
 static void lconf_merge(gw_http_lconf_t *child, const gw_http_lconf_t *parent)
 {
     uint64_t *c = (uint64_t *)child;
@@ -54,6 +47,9 @@ static void lconf_defaults(gw_http_lconf_t *lc)
         .proxy_connect_timeout = 60000,
         .proxy_read_timeout = 60000,
         .proxy_send_timeout = 60000,
+        .proxy_next_upstream = GW_FT_ERROR | GW_FT_TIMEOUT,
+        .proxy_next_upstream_tries = 0,
+        .proxy_next_upstream_timeout = 0,
     };
 
     lconf_merge(lc, &d);
@@ -95,6 +91,8 @@ static int set_keepalive_requests(const gw_conf_node_t *n, const gw_conf_cmd_t *
 }
 
 static int set_http(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user, gw_conf_err_t *err);
+static int set_next_upstream(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
+                             gw_conf_err_t *err);
 static int set_server(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
                       gw_conf_err_t *err);
 static int set_listen(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
@@ -125,8 +123,49 @@ const gw_conf_cmd_t gw_http_cmds[] = {
     {"proxy_connect_timeout", HSL, GW_CONF_TAKE1, set_lc_msec, LC(proxy_connect_timeout)},
     {"proxy_read_timeout", HSL, GW_CONF_TAKE1, set_lc_msec, LC(proxy_read_timeout)},
     {"proxy_send_timeout", HSL, GW_CONF_TAKE1, set_lc_msec, LC(proxy_send_timeout)},
+    {"proxy_next_upstream", HSL, GW_CONF_1MORE, set_next_upstream, 0},
+    {"proxy_next_upstream_tries", HSL, GW_CONF_TAKE1, gw_conf_set_uint_slot, LC(proxy_next_upstream_tries)},
+    {"proxy_next_upstream_timeout", HSL, GW_CONF_TAKE1, set_lc_msec, LC(proxy_next_upstream_timeout)},
     {NULL, 0, 0, NULL, 0},
 };
+
+/* proxy_next_upstream error | timeout | invalid_header | http_5xx ... | non_idempotent | off */
+static int set_next_upstream(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
+                             gw_conf_err_t *err)
+{
+    static const struct {
+        const char *name;
+        uint64_t bit;
+    } names[] = {
+        {"error", GW_FT_ERROR},       {"timeout", GW_FT_TIMEOUT},   {"invalid_header", GW_FT_INVALID_HEADER},
+        {"http_500", GW_FT_HTTP_500}, {"http_502", GW_FT_HTTP_502}, {"http_503", GW_FT_HTTP_503},
+        {"http_504", GW_FT_HTTP_504}, {"http_403", GW_FT_HTTP_403}, {"http_404", GW_FT_HTTP_404},
+        {"http_429", GW_FT_HTTP_429}, {"non_idempotent", GW_FT_NON_IDEMPOTENT},
+    };
+    gw_http_lconf_t *lc = conf;
+    uint64_t mask = 0;
+
+    if (lc->proxy_next_upstream != GW_CONF_UNSET_U64)
+        return gw_conf_error(err, n, "\"%s\" directive is duplicate", n->args[0]);
+    for (uint32_t i = 1; i < n->nargs; i++) {
+        size_t k;
+
+        if (strcmp(n->args[i], "off") == 0) {
+            if (n->nargs != 2)
+                return gw_conf_error(err, n, "\"off\" cannot be combined with other values");
+            mask = 0;
+            continue;
+        }
+        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+            if (strcmp(n->args[i], names[k].name) == 0)
+                break;
+        if (k == sizeof(names) / sizeof(names[0]))
+            return gw_conf_error(err, n, "invalid value \"%s\"", n->args[i]);
+        mask |= names[k].bit;
+    }
+    lc->proxy_next_upstream = mask;
+    return 0;
+}
 
 static int push_ptr(void *arrayp, uint32_t *n, void *item)
 {
@@ -349,15 +388,36 @@ static gw_http_addr_t *addr_for(gw_cycle_t *cy, gw_http_conf_t *hc, const gw_htt
         gw_conf_error(err, &where, "out of memory");
         return NULL;
     }
+    a->addr = lc->addr;
     l->ctx = a;
     l->on_accept = gw_http_accept;
     return a;
+}
+
+/* hash KEY names variables: compile every upstream's key now (the balancer cannot). */
+static int compile_hash_keys(gw_cycle_t *cy, gw_conf_err_t *err)
+{
+    uint32_t n;
+    gw_upstream_t *const *ups = gw_upstreams(cy, &n);
+
+    for (uint32_t i = 0; i < n; i++) {
+        char msg[256];
+
+        if (ups[i]->hash_key == NULL)
+            continue;
+        ups[i]->hash_key_cv = gw_cv_compile(ups[i]->hash_key, msg, sizeof(msg));
+        if (ups[i]->hash_key_cv == NULL)
+            return gw_conf_error(err, &(gw_conf_node_t){.file = ups[i]->file, .line = ups[i]->line}, "%s", msg);
+    }
+    return 0;
 }
 
 static int init_cycle(gw_cycle_t *cy, gw_conf_err_t *err)
 {
     gw_http_conf_t *hc = cy->http;
 
+    if (compile_hash_keys(cy, err) < 0)
+        return -1;
     if (hc == NULL)
         return 0;
     lconf_defaults(&hc->lc);
@@ -409,7 +469,13 @@ static int init_cycle(gw_cycle_t *cy, gw_conf_err_t *err)
 static void free_cycle(gw_cycle_t *cy)
 {
     gw_http_conf_t *hc = cy->http;
+    uint32_t nu;
+    gw_upstream_t *const *ups = gw_upstreams(cy, &nu);
 
+    for (uint32_t i = 0; i < nu; i++) {
+        gw_cv_free(ups[i]->hash_key_cv);
+        ups[i]->hash_key_cv = NULL;
+    }
     if (hc == NULL)
         return;
     for (uint32_t i = 0; i < hc->nsrvs; i++) {

@@ -49,6 +49,8 @@ typedef struct gw_http_req {
     gw_msg_t in;    /* request target and headers */
     gw_msg_t out;   /* response reason and headers */
     gw_segq_t inq;  /* client bytes received but not parsed yet (pipelining, backpressure) */
+    gw_pick_ctx_t pick; /* balancing state across this request's attempts (tried peers) */
+    char key[128];      /* the evaluated `hash` key (longer keys are hashed on their first 128 bytes) */
 
     uint64_t start_us;   /* when the request's first byte arrived (w->now_us) */
     uint64_t body_bytes; /* request body bytes so far (decoded) */
@@ -60,6 +62,7 @@ typedef struct gw_http_req {
     uint8_t pause;       /* GW_PAUSE_*, set by the callback that paused */
     uint8_t host_count;
     uint8_t te_count;
+    uint8_t tries;       /* upstream attempts so far (proxy_next_upstream_tries) */
 
     unsigned keepalive : 1;     /* the client connection may carry another request */
     unsigned expect_100 : 1;
@@ -73,7 +76,9 @@ typedef struct gw_http_req {
     unsigned in_1xx : 1;        /* skipping an interim response */
     unsigned client_paused : 1; /* client recv stopped: upstream queue full */
     unsigned up_paused : 1;     /* upstream recv stopped: client queue full */
-    unsigned retried : 1;       /* already retried on a fresh connection */
+    unsigned retried : 1;       /* already retried a stale pooled connection */
+    unsigned peer_active : 1;   /* req->peer is counted active in the balancer */
+    unsigned up_sent : 1;       /* bytes of this request reached the current upstream's socket */
     unsigned rs_started : 1;    /* the upstream sent something for this request */
     unsigned conn_close : 1;    /* the request said Connection: close */
     unsigned head_lf : 1;       /* the head bytes seen so far end with LF (obs-fold check) */

@@ -1,0 +1,286 @@
+/*
+ * The client side of the proxy (see proxy.h): bytes from the client are
+ * queued (inq), parsed as far as the exchange allows, the head routed and
+ * checked, and the body forwarded to the upstream as received, framing
+ * included, without copies.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/conn.h"
+#include "core/gw.h"
+#include "http.h"
+#include "proxy.h"
+#include "request.h"
+
+/* ---- routing ---- */
+
+static const gw_http_srv_t *find_server(const gw_http_addr_t *a, const char *host, uint32_t len)
+{
+    if (host && len) {
+        for (uint32_t i = 0; i < a->nsrvs; i++) {
+            const gw_http_srv_t *s = a->srvs[i];
+
+            for (uint32_t k = 0; k < s->nnames; k++)
+                if (strlen(s->names[k]) == len && strncasecmp(s->names[k], host, len) == 0)
+                    return s;
+        }
+    }
+    return a->dflt;
+}
+
+static const gw_http_loc_t *find_location(const gw_http_srv_t *s, const char *path, uint32_t len)
+{
+    for (uint32_t i = 0; i < s->nlocs; i++) {
+        const gw_http_loc_t *l = s->locs[i];
+
+        if (l->exact ? (len == l->match_len && memcmp(path, l->match, len) == 0)
+                     : (len >= l->match_len && memcmp(path, l->match, l->match_len) == 0))
+            return l;
+    }
+    return NULL;
+}
+
+/* ---- parsing ---- */
+
+static void request_done(gw_worker_t *w, gw_http_req_t *req)
+{
+    req->rq_state = GW_RQ_DONE;
+    gw_conn_timer_off(w, req->client);
+}
+
+/* The head is complete: route it, check it, and start the upstream side. */
+static int head_complete(gw_worker_t *w, gw_http_req_t *req)
+{
+    gw_conn_t *c = req->client;
+    const gw_http_lconf_t *lc;
+    const char *host, *path;
+    uint32_t hlen, plen;
+    int status;
+
+    c->requests++;
+    req->is_head = req->rq.method == HTTP_HEAD;
+    gw_request_host(req, &host, &hlen);
+    req->srv = find_server(c->ctx, host, hlen);
+    gw_request_path(req, &path, &plen);
+    if (plen == 0 || (path[0] != '/' && !(plen == 1 && path[0] == '*')))
+        return gw_exchange_client_error(w, req, 400);
+    req->loc = find_location(req->srv, path, plen);
+    lc = gw_exchange_lconf(req);
+    if (lc->keepalive_timeout == 0 || c->requests >= lc->keepalive_requests || w->stopping)
+        req->keepalive = 0;
+    status = gw_request_check(req);
+    if (status)
+        return gw_exchange_client_error(w, req, (unsigned)status);
+    req->rq_state = GW_RQ_BODY;
+    if (req->loc == NULL || req->loc->upstream == NULL)
+        return gw_exchange_respond(w, req, 404);
+    if (req->expect_100 && gw_exchange_body_pending(req))
+        gw_conn_send_static(w, c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (gw_proxy_start(w, req) < 0)
+        return GW_ERR;
+    if (gw_exchange_body_pending(req))
+        gw_conn_timer(w, c, lc->client_body_timeout);
+    else
+        gw_conn_timer_off(w, c);
+    return 0;
+}
+
+/*
+ * Parse client bytes [data, data+len) of buffer bid. Returns how many were
+ * used (the rest belongs to a later request), or GW_ERR when the exchange ended.
+ */
+static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, uint32_t len, uint32_t bid)
+{
+    uint32_t used = 0, fwd;
+    int r;
+
+    if (req->rq_state == GW_RQ_HEAD) {
+        r = gw_request_parse_head(req, data, len, &used);
+        if (r == GW_AGAIN)
+            return (int)len;
+        if (r != 0)
+            return gw_exchange_client_error(w, req, (unsigned)r);
+        if (head_complete(w, req) < 0)
+            return GW_ERR;
+    }
+    /* The body: forwarded as received, framing included (chunked stays chunked). */
+    r = gw_request_parse_body(req, data + used, len - used, &fwd);
+    if (r > 0)
+        return gw_exchange_client_error(w, req, (unsigned)r);
+    if (fwd && req->up)
+        gw_conn_send_buf(w, req->up, data + used, fwd, bid);
+    if (r == 0)
+        request_done(w, req);
+    else if (fwd)
+        gw_conn_timer(w, req->client, gw_exchange_lconf(req)->client_body_timeout);
+    return (int)(used + fwd);
+}
+
+static void pause_client(gw_worker_t *w, gw_http_req_t *req)
+{
+    if (req->client_paused)
+        return;
+    req->client_paused = 1;
+    gw_conn_recv_stop(w, req->client);
+}
+
+void gw_client_process(gw_worker_t *w, gw_http_req_t *req)
+{
+    while (req->inq.head) {
+        gw_seg_t *s = req->inq.head;
+        int n;
+
+        if (req->rq_state == GW_RQ_DONE) {
+            if (req->rs_state != GW_RS_DONE)
+                break; /* the next request waits for this response */
+            if (gw_exchange_done(w, req) < 0)
+                return;
+            continue;
+        }
+        if (req->up && req->up->out.bytes >= GW_QUEUE_HIGH) {
+            pause_client(w, req); /* the upstream reads slower than the client sends */
+            return;
+        }
+        n = feed_request(w, req, s->data, s->len, s->bid);
+        if (n < 0)
+            return;
+        gw_segq_consume(&req->inq, &w->segs, &w->bufs, (uint32_t)n);
+    }
+    if (req->rq_state == GW_RQ_DONE && req->rs_state == GW_RS_DONE) {
+        gw_exchange_done(w, req); /* a local answer (no upstream) to a request without body */
+        return;
+    }
+    if (req->inq.bytes >= GW_QUEUE_HIGH)
+        pause_client(w, req);
+}
+
+/* ---- the client connection ---- */
+
+static void client_on_data(gw_worker_t *w, gw_conn_t *c, char *data, uint32_t len, uint32_t bid)
+{
+    gw_http_req_t *req = c->data;
+    gw_seg_t *s;
+
+    if (gw_conn_is_closing(c)) {
+        gw_buf_unref(&w->bufs, bid);
+        return;
+    }
+    if (req == NULL) {
+        req = gw_exchange_new(w, c);
+        if (req == NULL) {
+            gw_buf_unref(&w->bufs, bid);
+            gw_conn_close(w, c);
+            return;
+        }
+        gw_conn_timer(w, c, gw_exchange_lconf(req)->client_header_timeout);
+    }
+    s = gw_seg_alloc(&w->segs);
+    if (s == NULL) {
+        gw_buf_unref(&w->bufs, bid);
+        gw_exchange_abort(w, req);
+        return;
+    }
+    s->data = data;
+    s->len = len;
+    s->bid = (int32_t)bid; /* the queue now holds the reference the recv gave us */
+    s->block = NULL;
+    gw_segq_push(&req->inq, s);
+    gw_client_process(w, req);
+}
+
+static void client_on_eof(gw_worker_t *w, gw_conn_t *c, int err)
+{
+    gw_http_req_t *req = c->data;
+
+    if (req == NULL || gw_conn_is_closing(c)) {
+        if (req)
+            gw_exchange_free(w, req);
+        gw_conn_close(w, c);
+        return;
+    }
+    if (err == 0 && req->rq_state == GW_RQ_DONE) {
+        /* Half-close after a whole request: still answer it, then close. */
+        req->client_eof = 1;
+        req->keepalive = 0;
+        return;
+    }
+    gw_exchange_abort(w, req);
+}
+
+static void client_on_send_error(gw_worker_t *w, gw_conn_t *c, int err)
+{
+    gw_http_req_t *req = c->data;
+
+    if (req)
+        gw_exchange_abort(w, req);
+    else
+        gw_conn_close(w, c);
+}
+
+static void client_on_sent(gw_worker_t *w, gw_conn_t *c)
+{
+    gw_http_req_t *req = c->data;
+
+    if (req && req->up_paused)
+        gw_proxy_client_drained(w, req);
+}
+
+/* Idle: keepalive_timeout. Otherwise client_header/body_timeout or send_timeout: nginx closes without an answer. */
+static void client_on_timeout(gw_worker_t *w, gw_conn_t *c)
+{
+    gw_http_req_t *req = c->data;
+
+    if (req)
+        gw_exchange_abort(w, req);
+    else
+        gw_conn_close(w, c);
+}
+
+static void client_on_stop(gw_worker_t *w, gw_conn_t *c)
+{
+    gw_http_req_t *req = c->data;
+
+    if (req == NULL)
+        gw_conn_close(w, c); /* idle keep-alive: nothing to finish */
+    else
+        req->keepalive = 0; /* finish this exchange, then close */
+}
+
+const gw_conn_ops_t gw_client_ops = {
+    .on_data = client_on_data,
+    .on_eof = client_on_eof,
+    .on_sent = client_on_sent,
+    .on_send_error = client_on_send_error,
+    .on_timeout = client_on_timeout,
+    .on_stop = client_on_stop,
+};
+
+void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l)
+{
+    const gw_http_addr_t *a = l->ctx;
+
+    c->ops = &gw_client_ops;
+    c->ctx = a;
+    gw_conn_recv_start(w, c);
+    /* nginx waits client_header_timeout for the first byte of a new connection. */
+    gw_conn_timer(w, c, a->dflt->lc.client_header_timeout);
+}
+
+int gw_http_init_worker(gw_worker_t *w)
+{
+    return 0;
+}
+
+/* A fast stop leaves exchanges in flight: free their state (sockets and
+ * buffers go with the worker's table and ring, see worker_free). */
+void gw_http_exit_worker(gw_worker_t *w)
+{
+    for (uint32_t i = 0; i < w->used_hwm; i++) {
+        gw_conn_t *c = &w->conns[i];
+
+        if ((c->flags & GW_CONN_USED) && c->ops == &gw_client_ops && c->data)
+            gw_exchange_free(w, c->data);
+    }
+}

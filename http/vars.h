@@ -1,0 +1,36 @@
+/*
+ * nginx variables ($host, $remote_addr, $http_NAME, ...) and "complex values"
+ * (text with variables in it, like "$host$request_uri"). A complex value is
+ * compiled once at configuration time into literal pieces and resolved
+ * variable getters; evaluating it per request is a walk over those pieces,
+ * with no name lookups.
+ */
+#ifndef GW_VARS_H
+#define GW_VARS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request-t.h"
+
+typedef struct gw_cv gw_cv_t;
+
+/*
+ * Compile `text`. Variables: $name or ${name}; a `$` not followed by a name
+ * is a literal. Returns NULL with msg filled ("unknown \"foo\" variable") on
+ * an unknown variable or out of memory.
+ */
+gw_cv_t *gw_cv_compile(const char *text, char *msg, size_t size);
+void gw_cv_free(gw_cv_t *cv);
+
+/* Does it contain any variable (or is it a constant)? */
+int gw_cv_has_vars(const gw_cv_t *cv);
+
+/*
+ * Evaluate for req into out (capacity cap). Returns the full length, which
+ * may exceed cap (then out holds the first cap bytes and the caller may retry
+ * with a larger buffer). Unset variables are empty.
+ */
+size_t gw_cv_eval(const gw_cv_t *cv, const gw_http_req_t *req, char *out, size_t cap);
+
+#endif
