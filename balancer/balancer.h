@@ -39,8 +39,8 @@ gw_upstream_t *gw_upstream_for_address(gw_cycle_t *cy, const char *hostport, con
 /* Every upstream of the cycle (the HTTP layer compiles their hash keys). */
 gw_upstream_t *const *gw_upstreams(gw_cycle_t *cy, uint32_t *n);
 
-/* This worker's view of u. */
-gw_upstream_rt_t *gw_upstream_rt(gw_worker_t *w, const gw_upstream_t *u);
+/* A worker's view of u, under the worker's configuration view wc (u must belong to wc's cycle). */
+gw_upstream_rt_t *gw_upstream_rt(struct gw_wcycle *wc, const gw_upstream_t *u);
 
 /* ---- picking (balancer.c) ---- */
 

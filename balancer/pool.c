@@ -46,6 +46,7 @@ static const gw_conn_ops_t idle_ops = {
     .on_eof = idle_on_eof,
     .on_timeout = idle_close,
     .on_stop = idle_close,
+    .on_retire = idle_close,
 };
 
 gw_conn_t *gw_pool_get(gw_worker_t *w, gw_upstream_rt_t *rt, const gw_peer_t *peer)
@@ -71,7 +72,8 @@ void gw_pool_put(gw_worker_t *w, gw_upstream_rt_t *rt, gw_conn_t *c, const gw_pe
     gw_pool_t *p = &rt->pool;
     uint32_t max = rt->u->keepalive;
 
-    if (max == 0 || w->stopping || (c->flags & (GW_CONN_CLOSING | GW_CONN_READ_EOF))) {
+    /* Not into the pool of a configuration a reload replaced: it is draining. */
+    if (max == 0 || w->stopping || c->wc != w->cur || (c->flags & (GW_CONN_CLOSING | GW_CONN_READ_EOF))) {
         gw_conn_close(w, c);
         return;
     }

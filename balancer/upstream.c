@@ -358,9 +358,9 @@ static void free_rts(gw_upstream_rt_t *rts, uint32_t n, gw_worker_t *w)
     free(rts);
 }
 
-static int init_worker(gw_worker_t *w)
+static int init_worker(gw_worker_t *w, gw_wcycle_t *wc)
 {
-    registry_t *r = registry_of((gw_cycle_t *)w->cycle);
+    registry_t *r = registry_of((gw_cycle_t *)wc->cycle);
     gw_upstream_rt_t *rts;
 
     if (r == NULL || r->n == 0)
@@ -384,22 +384,22 @@ static int init_worker(gw_worker_t *w)
         if (rts[i].rng == 0)
             rts[i].rng = 1;
     }
-    w->balancer = rts;
+    wc->balancer = rts;
     return 0;
 }
 
-static void exit_worker(gw_worker_t *w)
+static void exit_worker(gw_worker_t *w, gw_wcycle_t *wc)
 {
-    registry_t *r = registry_of((gw_cycle_t *)w->cycle);
+    registry_t *r = registry_of((gw_cycle_t *)wc->cycle);
 
-    if (w->balancer)
-        free_rts(w->balancer, r->n, w);
-    w->balancer = NULL;
+    if (wc->balancer)
+        free_rts(wc->balancer, r->n, w);
+    wc->balancer = NULL;
 }
 
-gw_upstream_rt_t *gw_upstream_rt(gw_worker_t *w, const gw_upstream_t *u)
+gw_upstream_rt_t *gw_upstream_rt(gw_wcycle_t *wc, const gw_upstream_t *u)
 {
-    return &((gw_upstream_rt_t *)w->balancer)[u->idx];
+    return &((gw_upstream_rt_t *)wc->balancer)[u->idx];
 }
 
 const gw_module_t gw_balancer_module = {

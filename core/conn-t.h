@@ -32,6 +32,8 @@ typedef struct gw_conn_ops {
     void (*on_timeout)(gw_worker_t *w, gw_conn_t *c);
     /* The worker stops gracefully: finish what is in flight, then close. */
     void (*on_stop)(gw_worker_t *w, gw_conn_t *c);
+    /* A reload made the connection's configuration old (c->wc != w->cur). */
+    void (*on_retire)(gw_worker_t *w, gw_conn_t *c);
 } gw_conn_ops_t;
 
 enum {
@@ -71,6 +73,7 @@ struct gw_conn {
     const gw_conn_ops_t *ops;
     void *data;            /* the owner's state */
     const void *ctx;       /* the owner's configuration (listener's, peer's) */
+    struct gw_wcycle *wc;  /* the configuration it belongs to (see gw_wcycle_t) */
     const gw_addr_t *connect_to; /* while the socket for a connect is being made through the ring */
     gw_peer_addr_t peer;         /* the client's address (accepted connections) */
     gw_conn_t *next_dirty; /* flush list; free list when the slot is unused */

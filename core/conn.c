@@ -22,11 +22,14 @@
 #include "gw.h"
 #include "ring.h"
 #include "timer.h"
+#include "wcycle.h"
 
 #define LINGER_MS 5000 /* nginx's lingering_timeout */
 
 static void conn_free(gw_worker_t *w, gw_conn_t *c)
 {
+    gw_wcycle_t *wc = c->wc;
+
     c->flags = 0;
     c->fd = -1;
     c->ops = NULL;
@@ -34,9 +37,14 @@ static void conn_free(gw_worker_t *w, gw_conn_t *c)
     c->next_dirty = w->free;
     w->free = c;
     w->active--;
+    c->wc = NULL;
+    if (wc) {
+        wc->conns--;
+        gw_wcycle_conn_gone(w, wc);
+    }
 }
 
-gw_conn_t *gw_conn_alloc(gw_worker_t *w, int fd)
+gw_conn_t *gw_conn_alloc(gw_worker_t *w, gw_wcycle_t *wc, int fd)
 {
     gw_conn_t *c = w->free;
 
@@ -64,6 +72,9 @@ gw_conn_t *gw_conn_alloc(gw_worker_t *w, int fd)
     c->connect_to = NULL;
     c->peer.family = 0;
     c->next_dirty = NULL;
+    c->wc = wc;
+    if (wc)
+        wc->conns++;
     w->active++;
     return c;
 }
@@ -201,7 +212,8 @@ static void prep_connect(gw_worker_t *w, gw_conn_t *c, const gw_addr_t *addr)
  * back the tail of one waiting for an ACK. */
 static const int one = 1;
 
-gw_conn_t *gw_conn_connect(gw_worker_t *w, const gw_addr_t *addr, const gw_conn_ops_t *ops, void *data, int *err)
+gw_conn_t *gw_conn_connect(gw_worker_t *w, gw_wcycle_t *wc, const gw_addr_t *addr, const gw_conn_ops_t *ops,
+                           void *data, int *err)
 {
     struct io_uring_sqe *sqe;
     gw_conn_t *c;
@@ -215,7 +227,7 @@ gw_conn_t *gw_conn_connect(gw_worker_t *w, const gw_addr_t *addr, const gw_conn_
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    c = gw_conn_alloc(w, fd);
+    c = gw_conn_alloc(w, wc, fd);
     if (c == NULL) {
         if (fd >= 0)
             close(fd);

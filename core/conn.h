@@ -14,8 +14,8 @@
 #include "conn-t.h"
 #include "worker-t.h"
 
-/* Take a free slot for fd. Returns NULL when the table is full (worker_connections). */
-gw_conn_t *gw_conn_alloc(gw_worker_t *w, int fd);
+/* Take a free slot for fd, under configuration wc. Returns NULL when the table is full (worker_connections). */
+gw_conn_t *gw_conn_alloc(gw_worker_t *w, gw_wcycle_t *wc, int fd);
 
 static inline gw_conn_t *gw_conn_at(gw_worker_t *w, uint32_t idx)
 {
@@ -48,7 +48,8 @@ void gw_conn_send_queue(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q);
  * The result arrives in ops->on_connect. Output queued meanwhile is sent once
  * connected. Returns the connection, or NULL with *err = -errno.
  */
-gw_conn_t *gw_conn_connect(gw_worker_t *w, const gw_addr_t *addr, const gw_conn_ops_t *ops, void *data, int *err);
+gw_conn_t *gw_conn_connect(gw_worker_t *w, gw_wcycle_t *wc, const gw_addr_t *addr, const gw_conn_ops_t *ops,
+                           void *data, int *err);
 
 /* Arm (or re-arm) the connection's timer: ops->on_timeout in `ms` milliseconds. */
 void gw_conn_timer(gw_worker_t *w, gw_conn_t *c, uint64_t ms);

@@ -5,6 +5,7 @@
 #ifndef GW_CYCLE_T_H
 #define GW_CYCLE_T_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -41,6 +42,7 @@ struct gw_cycle {
     int log_level;
     gw_listen_t *listens;
     uint32_t nlistens;
+    _Atomic int users; /* workers still using it (reload: freed by the main thread at 0) */
     void *http;     /* the HTTP module's configuration */
     void *balancer; /* the upstream registry (balancer/) */
 };

@@ -230,6 +230,61 @@ static int open_listener(const gw_listen_t *l, char *msg, size_t size)
     return fd;
 }
 
+static gw_listen_t *same_address(gw_cycle_t *cy, const gw_addr_t *a)
+{
+    for (uint32_t i = 0; i < cy->nlistens; i++)
+        if (cy->listens[i].fds && gw_addr_equal(&cy->listens[i].addr, a))
+            return &cy->listens[i];
+    return NULL;
+}
+
+static void close_fds(gw_listen_t *l, int workers)
+{
+    for (int k = 0; l->fds && k < workers; k++)
+        if (l->fds[k] >= 0)
+            close(l->fds[k]);
+    free(l->fds);
+    l->fds = NULL;
+}
+
+int gw_cycle_bind_reload(gw_cycle_t *next, gw_cycle_t *cur, int workers, char *msg, size_t size)
+{
+    /* New addresses first: if one fails, nothing was taken from cur yet. */
+    for (uint32_t i = 0; i < next->nlistens; i++) {
+        gw_listen_t *l = &next->listens[i];
+
+        if (same_address(cur, &l->addr))
+            continue;
+        l->fds = malloc((size_t)workers * sizeof(int));
+        if (l->fds == NULL) {
+            snprintf(msg, size, "out of memory");
+            goto fail;
+        }
+        for (int k = 0; k < workers; k++)
+            l->fds[k] = -1;
+        for (int k = 0; k < workers; k++)
+            if ((l->fds[k] = open_listener(l, msg, size)) < 0)
+                goto fail;
+    }
+    for (uint32_t i = 0; i < next->nlistens; i++) {
+        gw_listen_t *l = &next->listens[i], *old;
+
+        if (l->fds)
+            continue;
+        old = same_address(cur, &l->addr);
+        l->fds = old->fds;
+        old->fds = NULL;
+        /* A changed backlog= applies to a listening socket by listening again. */
+        for (int k = 0; k < workers; k++)
+            listen(l->fds[k], l->backlog);
+    }
+    return 0;
+fail:
+    for (uint32_t i = 0; i < next->nlistens; i++)
+        close_fds(&next->listens[i], workers);
+    return -1;
+}
+
 int gw_cycle_bind(gw_cycle_t *cy, int workers, char *msg, size_t size)
 {
     for (uint32_t i = 0; i < cy->nlistens; i++) {

@@ -31,6 +31,13 @@ gw_listen_t *gw_cycle_listen(gw_cycle_t *cy, const gw_addr_t *addr, int backlog,
 /* Create, bind and listen one SO_REUSEPORT socket per worker for every listen. 0, or -1 with msg. */
 int gw_cycle_bind(gw_cycle_t *cy, int workers, char *msg, size_t size);
 
+/*
+ * Sockets for a configuration replacing `cur`: addresses both listen on take
+ * over cur's sockets (cur loses them), new addresses get new ones. All or
+ * nothing: on failure cur keeps everything. 0, or -1 with msg.
+ */
+int gw_cycle_bind_reload(gw_cycle_t *next, gw_cycle_t *cur, int workers, char *msg, size_t size);
+
 /* Every module's directive table, for gw_conf_apply on a nested block. */
 const gw_conf_cmd_table_t *gw_cycle_tables(void);
 

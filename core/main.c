@@ -20,6 +20,7 @@
 #include "gw.h"
 #include "gw_config.h"
 #include "log.h"
+#include "master.h"
 #include "module.h"
 #include "worker.h"
 
@@ -341,75 +342,11 @@ static void raise_nofile(const gw_cycle_t *cy)
     }
 }
 
-/*
- * The main thread's life once workers run: wait for signals (and for workers
- * dying on their own), pass stop commands on, reopen logs. Returns the exit code.
- */
-static int run_master(gw_cycle_t *cy, gw_worker_t *ws, int n, int sfd, int notify_fd)
+static int start(gw_cycle_t **cyp, const options_t *o, const char *text)
 {
-    int stopping = 0, alive = n;
-
-    while (alive > 0) {
-        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}, {.fd = notify_fd, .events = POLLIN}};
-        struct signalfd_siginfo si;
-        char c;
-
-        if (poll(pfd, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if ((pfd[1].revents & POLLIN) && read(notify_fd, &c, 1) == 1 && c == 'X') {
-            alive--;
-            if (!stopping) {
-                gw_log(GW_LOG_ALERT, "a worker exited unexpectedly, stopping");
-                stopping = GW_CMD_STOP_FAST;
-                gw_workers_signal(ws, n, stopping);
-            }
-        }
-        if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
-            continue;
-        switch (si.ssi_signo) {
-        case SIGTERM:
-        case SIGINT:
-            gw_log(GW_LOG_NOTICE, "signal %u received, exiting", si.ssi_signo);
-            stopping = GW_CMD_STOP_FAST;
-            gw_workers_signal(ws, n, stopping);
-            break;
-        case SIGQUIT:
-            gw_log(GW_LOG_NOTICE, "signal %u received, gracefully shutting down", si.ssi_signo);
-            if (!stopping) {
-                stopping = GW_CMD_STOP_GRACEFUL;
-                gw_workers_signal(ws, n, stopping);
-            }
-            break;
-        case SIGUSR1:
-            gw_log(GW_LOG_NOTICE, "signal %u received, reopening logs", si.ssi_signo);
-            if (gw_log_reopen() < 0)
-                gw_log(GW_LOG_ALERT, "reopening \"%s\" failed", cy->error_log);
-            break;
-        case SIGHUP: {
-            gw_cycle_t next;
-            gw_conf_err_t err;
-
-            /* Validate now; swapping the running configuration is issue 5's reload. */
-            if (gw_cycle_load(&next, cy->prefix, cy->conf_file, NULL, NULL, &err) < 0)
-                gw_log(GW_LOG_EMERG, "reload: %s; keeping the running configuration", err.msg);
-            else
-                gw_log(GW_LOG_NOTICE, "reload: configuration is valid, but applying it without a restart is "
-                                      "not implemented yet; keeping the running configuration");
-            gw_cycle_free(&next);
-            break;
-        }
-        default:
-            break;
-        }
-    }
-    return gw_workers_join(ws, n);
-}
-
-static int start(gw_cycle_t *cy, const options_t *o, int quick)
-{
+    gw_cycle_t *cy = *cyp;
+    gw_master_opts_t mo = {.text = text, .extra = o->directives, .error_log_fixed = o->error_log != NULL};
+    int quick = text != NULL;
     char msg[512];
     sigset_t set;
     gw_worker_t *ws;
@@ -476,7 +413,9 @@ static int start(gw_cycle_t *cy, const options_t *o, int quick)
     }
     gw_log(GW_LOG_NOTICE, "gateway/" GW_VERSION " started: %d worker%s, %u listening address%s", cy->workers,
            cy->workers == 1 ? "" : "s", cy->nlistens, cy->nlistens == 1 ? "" : "es");
-    rc = run_master(cy, ws, cy->workers, sfd, pipefd[0]);
+    atomic_store(&cy->users, cy->workers);
+    rc = gw_master_run(cyp, ws, cy->workers, sfd, pipefd[0], &mo);
+    cy = *cyp;
     if (cy->pid_path)
         unlink(cy->pid_path);
     gw_log(GW_LOG_NOTICE, "exit");
@@ -486,7 +425,7 @@ static int start(gw_cycle_t *cy, const options_t *o, int quick)
 int main(int argc, char **argv)
 {
     options_t o = {0};
-    gw_cycle_t cy;
+    gw_cycle_t *cy;
     gw_conf_err_t err;
     char *prefix, *conf_file, *text = NULL;
     int r, quick;
@@ -520,30 +459,34 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    if (gw_cycle_load(&cy, prefix, conf_file, text, o.directives, &err) < 0) {
-        fprintf(stderr, "gateway: [emerg] %s\n", err.msg);
+    cy = calloc(1, sizeof(*cy));
+    if (cy == NULL || gw_cycle_load(cy, prefix, conf_file, text, o.directives, &err) < 0) {
+        fprintf(stderr, "gateway: [emerg] %s\n", cy ? err.msg : "out of memory");
         if (o.test)
             fprintf(stderr, "gateway: configuration file %s test failed\n", conf_file);
-        gw_cycle_free(&cy);
+        if (cy)
+            gw_cycle_free(cy);
+        free(cy);
         return 1;
     }
     if (o.workers)
-        cy.workers = o.workers < 0 ? gw_cpu_count() : o.workers;
+        cy->workers = o.workers < 0 ? gw_cpu_count() : o.workers;
 
     if (o.test) {
         if (!o.quiet)
             fprintf(stderr, "gateway: the configuration file %s syntax is ok\n", conf_file);
         if (o.test == 2)
-            gw_conf_dump(&cy.conf, 1);
+            gw_conf_dump(&cy->conf, 1);
         if (!o.quiet)
             fprintf(stderr, "gateway: configuration file %s test is successful\n", conf_file);
         r = 0;
     } else if (o.signal) {
-        r = send_signal(&cy, o.signal);
+        r = send_signal(cy, o.signal);
     } else {
-        r = start(&cy, &o, quick);
+        r = start(&cy, &o, text);
     }
-    gw_cycle_free(&cy);
+    gw_cycle_free(cy);
+    free(cy);
     free(prefix);
     free(conf_file);
     free(text);

@@ -15,9 +15,10 @@ typedef struct gw_module {
     /* After every directive was applied: check, resolve, register listens. 0 or -1 with err. */
     int (*init_cycle)(gw_cycle_t *cy, gw_conf_err_t *err);
     void (*free_cycle)(gw_cycle_t *cy);
-    /* In the worker's thread, before its loop starts / after it ends. 0 or -errno. */
-    int (*init_worker)(gw_worker_t *w);
-    void (*exit_worker)(gw_worker_t *w);
+    /* In the worker's thread, for each configuration it takes on (at start, at
+     * each reload) / when it is done with one. 0 or -errno. */
+    int (*init_worker)(gw_worker_t *w, struct gw_wcycle *wc);
+    void (*exit_worker)(gw_worker_t *w, struct gw_wcycle *wc);
 } gw_module_t;
 
 extern const gw_module_t *const gw_modules[]; /* NULL-terminated */

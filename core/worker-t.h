@@ -40,12 +40,34 @@ typedef struct gw_accept_slot {
     uint8_t armed;
 } gw_accept_slot_t;
 
+typedef struct gw_wcycle gw_wcycle_t;
+
 typedef struct gw_listener {
     int fd;
     const gw_listen_t *conf;
+    gw_wcycle_t *wc;    /* the configuration it was opened under */
     gw_timer_t backoff; /* re-arms accepts after running out of descriptors */
     gw_accept_slot_t slots[GW_ACCEPT_DEPTH];
 } gw_listener_t;
+
+/*
+ * A worker's view of one configuration (a cycle): its listeners and the
+ * modules' per-worker state for it (upstream runtimes, pools). After a
+ * reload the new view takes new connections while the old one lives on
+ * until the last connection opened under it is gone (nginx's old workers,
+ * inside one thread).
+ */
+struct gw_wcycle {
+    const gw_cycle_t *cycle;
+    uint32_t gen;      /* low 24 bits go in its accepts' user_data */
+    uint32_t conns;    /* connections opened under it, still allocated */
+    uint32_t accepts;  /* accepts of its listeners still in the kernel */
+    gw_listener_t *listeners;
+    uint32_t nlisteners;
+    void *http;        /* the HTTP module's state for this configuration */
+    void *balancer;    /* per-upstream runtime (balancer/) */
+    gw_wcycle_t *next; /* older views still draining */
+};
 
 /* Commands from the main thread, posted in `cmd` and signalled through the eventfd. */
 enum { GW_CMD_NONE = 0, GW_CMD_STOP_GRACEFUL = 1, GW_CMD_STOP_FAST = 2 };
@@ -64,7 +86,10 @@ struct gw_worker {
     int id;  /* 1-based, shown in logs as pid#id */
     int cpu; /* pinned to, or -1 */
     pthread_t thread;
-    const gw_cycle_t *cycle;
+    const gw_cycle_t *cycle; /* the configuration the worker started with (limits fixed for its life) */
+    gw_wcycle_t *cur;        /* the configuration new connections get */
+    gw_wcycle_t *old;        /* previous ones, until drained */
+    uint32_t wc_gen;
 
     struct io_uring ring;
     uint32_t ring_features; /* GW_RING_* */
@@ -79,9 +104,6 @@ struct gw_worker {
     gw_conn_t *dirty;   /* connections with output to flush */
     uint32_t *starved;  /* slot indexes waiting for buffers */
     uint32_t nstarved, starved_cap;
-
-    gw_listener_t *listeners;
-    uint32_t nlisteners;
 
     gw_wheel_t timers;
     uint64_t now;    /* ms, monotonic, refreshed once per loop iteration */
@@ -98,11 +120,10 @@ struct gw_worker {
     int notify_fd; /* pipe to the main thread: setup result, loop end */
     uint64_t wake_buf;
     _Atomic int cmd;
-    int stopping; /* 0, or GW_CMD_STOP_* being carried out */
+    _Atomic(gw_cycle_t *) reload_to; /* set by the main thread: switch new connections to it */
+    int stopping;                    /* 0, or GW_CMD_STOP_* being carried out */
     int exit_code;
 
-    void *http;     /* the HTTP module's per-worker state */
-    void *balancer; /* per-upstream runtime (balancer/) */
     gw_worker_stats_t stats;
 };
 

@@ -22,9 +22,9 @@
 #include "module.h"
 #include "ring.h"
 #include "timer.h"
+#include "wcycle.h"
 
 #define RING_ENTRIES 4096
-#define ACCEPT_BACKOFF_MS 100
 #define BUF_COUNT 1024
 #define BUF_SIZE 16384
 
@@ -70,42 +70,6 @@ static int nth_cpu(int n)
     return -1;
 }
 
-/* user_data idx of an accept: listener << 8 | slot. */
-static void arm_accept(gw_worker_t *w, uint32_t i, uint32_t slot)
-{
-    struct io_uring_sqe *sqe = gw_ring_sqe(w);
-    gw_accept_slot_t *a = &w->listeners[i].slots[slot];
-
-    a->len = sizeof(a->ss);
-    io_uring_prep_accept(sqe, w->listeners[i].fd, (struct sockaddr *)&a->ss, &a->len, SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_ACCEPT, i << 8 | slot, 0));
-    a->armed = 1;
-}
-
-static void arm_accepts(gw_worker_t *w, uint32_t i)
-{
-    for (uint32_t slot = 0; slot < GW_ACCEPT_DEPTH; slot++)
-        arm_accept(w, i, slot);
-}
-
-static void store_peer(gw_peer_addr_t *p, const struct sockaddr_storage *ss)
-{
-    memset(p, 0, sizeof(*p));
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-        p->family = AF_INET;
-        p->port = ntohs(s4->sin_port);
-        memcpy(p->addr, &s4->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-        p->family = AF_INET6;
-        p->port = ntohs(s6->sin6_port);
-        memcpy(p->addr, &s6->sin6_addr, 16);
-    }
-}
-
 static void arm_wake(gw_worker_t *w)
 {
     struct io_uring_sqe *sqe = gw_ring_sqe(w);
@@ -114,70 +78,12 @@ static void arm_wake(gw_worker_t *w)
     io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_WAKE, 0, 0));
 }
 
-static void accept_backoff_done(void *owner, gw_timer_t *t)
-{
-    gw_worker_t *w = owner;
-    gw_listener_t *l = gw_container_of(t, gw_listener_t, backoff);
-    uint32_t i = (uint32_t)(l - w->listeners);
-
-    for (uint32_t slot = 0; slot < GW_ACCEPT_DEPTH && !w->stopping && l->fd >= 0; slot++)
-        if (!l->slots[slot].armed)
-            arm_accept(w, i, slot);
-}
-
-static void handle_accept(gw_worker_t *w, struct io_uring_cqe *cqe)
-{
-    uint32_t i = gw_ud_idx(cqe->user_data) >> 8, slot = gw_ud_idx(cqe->user_data) & 0xff;
-    gw_listener_t *l = &w->listeners[i];
-    gw_conn_t *c;
-
-    l->slots[slot].armed = 0;
-    if (cqe->res >= 0) {
-        if (w->stopping) {
-            close(cqe->res);
-        } else if ((c = gw_conn_alloc(w, cqe->res)) == NULL) {
-            /* Table full: refuse this one. worker_connections bounds memory. */
-            close(cqe->res);
-        } else {
-            w->stats.accepted++;
-            store_peer(&c->peer, &l->slots[slot].ss);
-            l->conf->on_accept(w, c, l->conf);
-        }
-    } else if (cqe->res == -EMFILE || cqe->res == -ENFILE || cqe->res == -ENOBUFS || cqe->res == -ENOMEM) {
-        /* Out of descriptors or memory: the connection stays in the backlog
-         * and an accept re-armed now would fail at once, in a busy loop.
-         * Back off; connections closing meanwhile free what is missing. */
-        if (!gw_timer_armed(&l->backoff))
-            gw_log(GW_LOG_CRIT, "accept() on %s failed (%d: %s), retrying in %u ms", l->conf->text, -cqe->res,
-                   strerror(-cqe->res), ACCEPT_BACKOFF_MS);
-        gw_timer_set(&w->timers, &l->backoff, accept_backoff_done, w->now, ACCEPT_BACKOFF_MS);
-        return;
-    } else if (cqe->res != -ECANCELED && cqe->res != -EAGAIN && cqe->res != -EINTR) {
-        gw_log(GW_LOG_ERR, "accept() on %s failed (%d: %s)", l->conf->text, -cqe->res, strerror(-cqe->res));
-    }
-    if (!w->stopping && l->fd >= 0 && cqe->res != -ECANCELED)
-        arm_accept(w, i, slot);
-}
-
 /* Stop accepting and ask every connection to wind down. */
 static void begin_stop(gw_worker_t *w, int how)
 {
     w->stopping = how;
-    for (uint32_t i = 0; i < w->nlisteners; i++) {
-        if (w->listeners[i].fd >= 0) {
-            struct io_uring_sqe *sqe = gw_ring_sqe(w);
-
-            /* Closing the socket (after cancelling its accept) refuses new
-             * connections at once; the other workers' sockets close too. */
-            io_uring_prep_cancel_fd(sqe, w->listeners[i].fd, IORING_ASYNC_CANCEL_ALL);
-            io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
-            sqe->flags |= IOSQE_IO_HARDLINK;
-            sqe = gw_ring_sqe(w);
-            io_uring_prep_close(sqe, w->listeners[i].fd);
-            io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
-            w->listeners[i].fd = -1;
-        }
-    }
+    /* Closing the sockets refuses new connections at once. */
+    gw_wcycle_close_listeners(w);
     if (how == GW_CMD_STOP_GRACEFUL) {
         for (uint32_t i = 0; i < w->used_hwm; i++) {
             gw_conn_t *c = &w->conns[i];
@@ -188,12 +94,39 @@ static void begin_stop(gw_worker_t *w, int how)
     }
 }
 
+static void notify(gw_worker_t *w, char what)
+{
+    if (write(w->notify_fd, &what, 1) < 0) {
+        /* the main thread is gone too */
+    }
+}
+
+/* The main thread loaded a new configuration: new connections get it. */
+static void reload(gw_worker_t *w, gw_cycle_t *next)
+{
+    gw_wcycle_t *wc;
+
+    if (w->stopping || (wc = gw_wcycle_new(w, next)) == NULL) {
+        if (!w->stopping)
+            gw_log(GW_LOG_ALERT, "worker %d: keeping the previous configuration", w->id);
+        if (atomic_fetch_sub(&next->users, 1) == 1)
+            notify(w, 'R');
+        notify(w, 'A');
+        return;
+    }
+    gw_wcycle_switch(w, wc);
+    notify(w, 'A');
+}
+
 static void handle_wake(gw_worker_t *w, struct io_uring_cqe *cqe)
 {
     int cmd = atomic_load(&w->cmd);
+    gw_cycle_t *next = atomic_exchange(&w->reload_to, NULL);
 
     if (cmd != GW_CMD_NONE && w->stopping != GW_CMD_STOP_FAST)
         begin_stop(w, cmd);
+    if (next)
+        reload(w, next);
     if (cqe->res >= 0 || cqe->res == -EINTR || cqe->res == -EAGAIN)
         arm_wake(w);
 }
@@ -206,7 +139,7 @@ static void dispatch(gw_worker_t *w, struct io_uring_cqe *cqe)
 
     switch (op) {
     case GW_OP_ACCEPT:
-        handle_accept(w, cqe);
+        gw_wcycle_handle_accept(w, cqe);
         return;
     case GW_OP_WAKE:
         handle_wake(w, cqe);
@@ -279,24 +212,10 @@ static int worker_setup(gw_worker_t *w)
         return -ENOMEM;
     clock_update(w);
     gw_wheel_init(&w->timers, w, w->now);
-
-    w->nlisteners = cy->nlistens;
-    w->listeners = calloc(w->nlisteners ? w->nlisteners : 1, sizeof(*w->listeners));
-    if (w->listeners == NULL)
+    w->cur = gw_wcycle_new(w, cy);
+    if (w->cur == NULL)
         return -ENOMEM;
-    for (uint32_t i = 0; i < cy->nlistens; i++) {
-        w->listeners[i].fd = cy->listens[i].fds[w->id - 1];
-        w->listeners[i].conf = &cy->listens[i];
-    }
-    for (const gw_module_t *const *m = gw_modules; *m; m++) {
-        if ((*m)->init_worker && (ret = (*m)->init_worker(w)) < 0) {
-            gw_log(GW_LOG_EMERG, "worker %d: module %s failed to start (%d: %s)", w->id, (*m)->name, -ret,
-                   strerror(-ret));
-            return ret;
-        }
-    }
-    for (uint32_t i = 0; i < w->nlisteners; i++)
-        arm_accepts(w, i);
+    gw_wcycle_arm(w, w->cur);
     arm_wake(w);
     gw_ring_describe(w, desc, sizeof(desc));
     gw_log(GW_LOG_INFO, "worker %d on cpu %d: io_uring %s", w->id, w->cpu, desc);
@@ -362,13 +281,8 @@ static void cancel_everything(gw_worker_t *w)
     struct io_uring_sqe *sqe;
     struct io_uring_cqe *cqe;
 
-    for (uint32_t i = 0; i < w->nlisteners; i++) {
-        if (w->listeners[i].fd >= 0) {
-            sqe = gw_ring_sqe(w);
-            io_uring_prep_cancel_fd(sqe, w->listeners[i].fd, IORING_ASYNC_CANCEL_ALL);
-            io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
-        }
-    }
+    if (!w->stopping)
+        gw_wcycle_close_listeners(w);
     sqe = gw_ring_sqe(w);
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, gw_ud(GW_OP_NONE, 0, 0));
@@ -383,28 +297,6 @@ static void cancel_everything(gw_worker_t *w)
         io_uring_cq_advance(&w->ring, n);
         if (n == 0)
             break;
-    }
-    for (uint32_t i = 0; i < w->nlisteners; i++) {
-        if (w->listeners[i].fd >= 0) {
-            close(w->listeners[i].fd);
-            w->listeners[i].fd = -1;
-        }
-    }
-}
-
-static size_t module_count(void)
-{
-    size_t n = 0;
-
-    while (gw_modules[n])
-        n++;
-    return n;
-}
-
-static void notify(gw_worker_t *w, char what)
-{
-    if (write(w->notify_fd, &what, 1) < 0) {
-        /* the main thread is gone too */
     }
 }
 
@@ -428,11 +320,8 @@ static void *worker_main(void *arg)
            (unsigned long long)w->stats.accepted);
     cancel_everything(w);
     /* Tell the main thread we are gone (it waits for this, or for a signal). */
+    gw_wcycle_free_all(w);
     notify(w, 'X');
-    /* In reverse: a later module's state may point into an earlier one's. */
-    for (size_t n = module_count(); n-- > 0;)
-        if (gw_modules[n]->exit_worker)
-            gw_modules[n]->exit_worker(w);
     return NULL;
 }
 
@@ -461,6 +350,18 @@ gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *e
         }
     }
     return ws;
+}
+
+void gw_workers_reload(gw_worker_t *ws, int n, gw_cycle_t *next)
+{
+    for (int i = 0; i < n; i++) {
+        uint64_t one = 1;
+
+        atomic_store(&ws[i].reload_to, next);
+        if (write(ws[i].wake_fd, &one, sizeof(one)) < 0) {
+            /* the counter cannot overflow with these few writes */
+        }
+    }
 }
 
 void gw_workers_signal(gw_worker_t *ws, int n, int cmd)
@@ -492,7 +393,6 @@ static void worker_free(gw_worker_t *w)
         gw_ring_exit(w);
     gw_seg_cache_free(&w->segs);
     free(w->conns);
-    free(w->listeners);
     free(w->starved);
     close(w->wake_fd);
 }

@@ -20,6 +20,13 @@ gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *e
 /* Ask every worker to stop (GW_CMD_STOP_GRACEFUL or _FAST); returns at once. */
 void gw_workers_signal(gw_worker_t *ws, int n, int cmd);
 
+/*
+ * Switch every worker's new connections to `next` (its listening sockets
+ * bound, next->users set to n). Each worker answers 'A' on the notify pipe
+ * once switched, and 'R' when a configuration's last user let it go.
+ */
+void gw_workers_reload(gw_worker_t *ws, int n, gw_cycle_t *next);
+
 /* Wait for every worker to end and free them. Returns 0 if all ended cleanly. */
 int gw_workers_join(gw_worker_t *ws, int n);
 

@@ -68,7 +68,8 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
         return gw_exchange_client_error(w, req, 400);
     req->loc = find_location(req->srv, path, plen);
     lc = gw_exchange_lconf(req);
-    if (lc->keepalive_timeout == 0 || c->requests >= lc->keepalive_requests || w->stopping)
+    /* No keep-alive when stopping or when a reload made this connection's configuration old. */
+    if (lc->keepalive_timeout == 0 || c->requests >= lc->keepalive_requests || w->stopping || c->wc != w->cur)
         req->keepalive = 0;
     status = gw_request_check(req);
     if (status)
@@ -268,19 +269,20 @@ void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l)
     gw_conn_timer(w, c, a->dflt->lc.client_header_timeout);
 }
 
-int gw_http_init_worker(gw_worker_t *w)
+int gw_http_init_worker(gw_worker_t *w, gw_wcycle_t *wc)
 {
     return 0;
 }
 
 /* A fast stop leaves exchanges in flight: free their state (sockets and
- * buffers go with the worker's table and ring, see worker_free). */
-void gw_http_exit_worker(gw_worker_t *w)
+ * buffers go with the worker's table and ring, see worker_free). Called for
+ * each configuration; a drained one has no connections left. */
+void gw_http_exit_worker(gw_worker_t *w, gw_wcycle_t *wc)
 {
     for (uint32_t i = 0; i < w->used_hwm; i++) {
         gw_conn_t *c = &w->conns[i];
 
-        if ((c->flags & GW_CONN_USED) && c->ops == &gw_client_ops && c->data)
+        if ((c->flags & GW_CONN_USED) && c->wc == wc && c->ops == &gw_client_ops && c->data)
             gw_exchange_free(w, c->data);
     }
 }

@@ -136,7 +136,10 @@ int gw_exchange_done(gw_worker_t *w, gw_http_req_t *req)
     gw_worker_exchange_done(w, req->start_us);
     gw_exchange_release_upstream(w, req, req->up_keepalive && !req->up_leftover, 0);
     req->client_paused = 0;
-    if (!req->keepalive || req->client_eof || w->stopping) {
+    /* req->keepalive is what the response head promised: closing after a
+     * promised keep-alive would race a client already sending the next
+     * request. A reload or stop since then is handled by the next exchange. */
+    if (!req->keepalive || req->client_eof) {
         int linger = req->inq.bytes > 0;
 
         gw_exchange_free(w, req);
@@ -167,7 +170,7 @@ int gw_exchange_respond(gw_worker_t *w, gw_http_req_t *req, unsigned status)
     char *resp;
 
     gw_exchange_release_upstream(w, req, 0, 0);
-    if (gw_exchange_body_pending(req))
+    if (gw_exchange_body_pending(req) || w->stopping || c->wc != w->cur)
         req->keepalive = 0;
     resp = gw_http_error_response(status, req->keepalive, req->is_head, &len);
     if (resp)

@@ -12,7 +12,7 @@ extern const gw_conf_cmd_t gw_http_cmds[];
 /* A connection was accepted on a listen whose ctx is a gw_http_addr_t. */
 void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l);
 
-int gw_http_init_worker(gw_worker_t *w);
-void gw_http_exit_worker(gw_worker_t *w);
+int gw_http_init_worker(gw_worker_t *w, gw_wcycle_t *wc);
+void gw_http_exit_worker(gw_worker_t *w, gw_wcycle_t *wc);
 
 #endif

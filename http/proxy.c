@@ -117,7 +117,7 @@ static int attach(gw_worker_t *w, gw_http_req_t *req, int allow_pool, gw_segq_t 
         req->rs_state = GW_RS_HEAD;
         gw_conn_timer(w, up, lc->proxy_read_timeout);
     } else {
-        up = gw_conn_connect(w, &req->peer->addr, &up_ops, req, &err);
+        up = gw_conn_connect(w, req->client->wc, &req->peer->addr, &up_ops, req, &err);
         if (up == NULL) {
             free(head);
             if (body)
@@ -221,7 +221,7 @@ int gw_proxy_start(gw_worker_t *w, gw_http_req_t *req)
     const gw_upstream_t *u = req->loc->upstream;
     const gw_peer_addr_t *pa = &req->client->peer;
 
-    req->rt = gw_upstream_rt(w, u);
+    req->rt = gw_upstream_rt(req->client->wc, u);
     if (pa->family) {
         req->pick.addr = pa->addr;
         req->pick.addr_len = pa->family == AF_INET6 ? 16 : 4;
@@ -309,6 +309,8 @@ static int response_head(gw_worker_t *w, gw_http_req_t *req)
     req->dechunk = (rs->flags & F_CHUNKED) && !(rs->flags & F_SKIPBODY) && req->rq.http_minor == 0;
     if (llhttp_message_needs_eof(rs) || req->dechunk)
         req->keepalive = 0; /* the end of the body is the end of the connection */
+    if (w->stopping || req->client->wc != w->cur)
+        req->keepalive = 0; /* stopping, or a reload made this connection's configuration old */
     req->up_keepalive = llhttp_should_keep_alive(rs) != 0;
     head = gw_response_client_head(req, &len);
     if (head == NULL) {

@@ -92,8 +92,6 @@ def test_s_signals_the_running_process_through_the_pid_file(backends, gateway, c
     assert not port_accepts(gw.port)
 
 
-@pytest.mark.xfail(strict=True, reason="applying a new configuration on reload is issue 5; "
-                                       "today SIGHUP only validates it and keeps the running one")
 def test_s_reload_picks_up_the_new_config(backends, gateway):
     b0, b1 = backends(2)
     gw = gateway(ONE_BACKEND, [b0])

@@ -62,7 +62,7 @@ static void test_alloc_in_order(void)
     gw_conn_t *c[4];
 
     for (int i = 0; i < 4; i++) {
-        c[i] = gw_conn_alloc(w, 100 + i);
+        c[i] = gw_conn_alloc(w, NULL, 100 + i);
         CHECK(c[i] == &w->conns[i]);
         if (c[i] == NULL)
             return;
@@ -79,15 +79,15 @@ static void test_alloc_in_order(void)
         CHECK_INT(w->used_hwm, i + 1);
     }
     /* full */
-    CHECK(gw_conn_alloc(w, 200) == NULL);
-    CHECK(gw_conn_alloc(w, 201) == NULL);
+    CHECK(gw_conn_alloc(w, NULL, 200) == NULL);
+    CHECK(gw_conn_alloc(w, NULL, 201) == NULL);
     CHECK_INT(w->active, 4);
     CHECK_INT(w->used_hwm, 4);
     free_worker(w);
 
     /* a table of zero slots is always full */
     w = new_worker(0);
-    CHECK(gw_conn_alloc(w, 1) == NULL);
+    CHECK(gw_conn_alloc(w, NULL, 1) == NULL);
     CHECK_INT(w->active, 0);
     free_worker(w);
 }
@@ -104,7 +104,7 @@ static void test_free_and_reuse(void)
     gw_conn_t *c[4], *r;
 
     for (int i = 0; i < 4; i++)
-        c[i] = gw_conn_alloc(w, 10 + i);
+        c[i] = gw_conn_alloc(w, NULL, 10 + i);
 
     /* not closing: never freed */
     gw_conn_maybe_free(w, c[2]);
@@ -145,7 +145,7 @@ static void test_free_and_reuse(void)
     CHECK(w->free == c[2]);
 
     /* reused: same slot, next generation, fresh state */
-    r = gw_conn_alloc(w, 50);
+    r = gw_conn_alloc(w, NULL, 50);
     CHECK(r == c[2]);
     CHECK_INT(r->idx, 2);
     CHECK_INT(r->gen, 2);
@@ -155,7 +155,7 @@ static void test_free_and_reuse(void)
     CHECK(r->data == NULL);
     CHECK(r->next_dirty == NULL);
     CHECK_INT(w->active, 4);
-    CHECK(gw_conn_alloc(w, 51) == NULL);
+    CHECK(gw_conn_alloc(w, NULL, 51) == NULL);
 
     /* LIFO: the last freed is the first reused */
     close_by_hand(c[1]);
@@ -165,10 +165,10 @@ static void test_free_and_reuse(void)
     close_by_hand(c[0]);
     gw_conn_maybe_free(w, c[0]);
     CHECK_INT(w->active, 1);
-    CHECK(gw_conn_alloc(w, 60) == c[0]);
-    CHECK(gw_conn_alloc(w, 61) == c[3]);
-    CHECK(gw_conn_alloc(w, 62) == c[1]);
-    CHECK(gw_conn_alloc(w, 63) == NULL);
+    CHECK(gw_conn_alloc(w, NULL, 60) == c[0]);
+    CHECK(gw_conn_alloc(w, NULL, 61) == c[3]);
+    CHECK(gw_conn_alloc(w, NULL, 62) == c[1]);
+    CHECK(gw_conn_alloc(w, NULL, 63) == NULL);
     CHECK_INT(c[0]->gen, 2);
     CHECK_INT(c[3]->gen, 2);
     CHECK_INT(c[1]->gen, 2);
@@ -179,7 +179,7 @@ static void test_free_and_reuse(void)
     for (int i = 0; i < 1000; i++) {
         close_by_hand(c[3]);
         gw_conn_maybe_free(w, c[3]);
-        CHECK(gw_conn_alloc(w, 70) == c[3]);
+        CHECK(gw_conn_alloc(w, NULL, 70) == c[3]);
     }
     CHECK_INT(c[3]->gen, 1002);
     CHECK_INT(w->active, 4);
@@ -384,7 +384,7 @@ static gw_conn_t *pair_conn(gw_worker_t *w, int *peer, rec_t *r)
     }
     /* the connection's side blocking, as accepted sockets are; the test reads its side without waiting */
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    c = gw_conn_alloc(w, sv[0]);
+    c = gw_conn_alloc(w, NULL, sv[0]);
     CHECK(c != NULL);
     c->ops = &ops;
     c->data = r;
@@ -899,7 +899,7 @@ static void test_connect(void)
     memcpy(&a.ss, &sin, sizeof(sin));
     a.len = sizeof(sin);
 
-    c = gw_conn_connect(w, &a, &ops, &r1, &err);
+    c = gw_conn_connect(w, NULL, &a, &ops, &r1, &err);
     CHECK(c != NULL);
     if (c == NULL)
         goto out;
@@ -919,8 +919,8 @@ static void test_connect(void)
     close(peer);
 
     /* the table full: connect refuses with -EMFILE, no fd leaks */
-    CHECK(gw_conn_connect(w, &a, &ops, &r2, &err) != NULL);
-    CHECK(gw_conn_connect(w, &a, &ops, &r2, &err) == NULL);
+    CHECK(gw_conn_connect(w, NULL, &a, &ops, &r2, &err) != NULL);
+    CHECK(gw_conn_connect(w, NULL, &a, &ops, &r2, &err) == NULL);
     CHECK_INT(err, -EMFILE);
     settle(w);
     for (uint32_t i = 0; i < 2; i++)
@@ -931,7 +931,7 @@ static void test_connect(void)
     close(lfd);
     lfd = -1;
     memset(&r1, 0, sizeof(r1));
-    c = gw_conn_connect(w, &a, &ops, &r1, &err);
+    c = gw_conn_connect(w, NULL, &a, &ops, &r1, &err);
     CHECK(c != NULL);
     LOOP_UNTIL(w, r1.connects == 1);
     CHECK_INT(r1.connect_res, -ECONNREFUSED);
