@@ -37,6 +37,20 @@ Counters for in-process use: requests_seen, connections_accepted,
 connections_open and `requests` (the last RECORDED requests as
 RequestRecord: conn_id, method, target, headers).
 
+Behaviour switches (constructor keywords, or attributes changed at any time
+in-process; --respond-as / --keepalive-idle / --close-after standalone):
+
+  respond_as="/status/503"   answer EVERY request as if its target were this
+                             (path and query): a backend that fails, resets
+                             (/reset), is slow (/delay?ms=N)... whatever the
+                             client asked for. None (default): the target.
+  keepalive_idle=0.2         close a connection that waited this many seconds
+                             for its next request (as a server's keep-alive
+                             timeout does); None: IDLE_TIMEOUT.
+  close_after=N              close a connection right after its N-th response,
+                             silently (no Connection: close): the stale
+                             keep-alive connection a proxy must not trust.
+
 Standard library only.
 """
 
@@ -45,6 +59,7 @@ import collections
 import hashlib
 import http
 import json
+import select
 import signal
 import socket
 import struct
@@ -257,11 +272,15 @@ class Backend:
     """The backend server. start() binds (port 0 picks a free port) and serves
     from background threads until stop()."""
 
-    def __init__(self, name="backend", host="127.0.0.1", port=0, quiet=True):
+    def __init__(self, name="backend", host="127.0.0.1", port=0, quiet=True, respond_as=None,
+                 keepalive_idle=None, close_after=None):
         self.name = name
         self.host = host
         self.port = port
         self.quiet = quiet
+        self.respond_as = respond_as            # see the module docstring
+        self.keepalive_idle = keepalive_idle
+        self.close_after = close_after
         self.requests_seen = 0
         self.connections_accepted = 0
         self.connections_open = 0
@@ -359,8 +378,15 @@ class Backend:
         sock.settimeout(IDLE_TIMEOUT)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         reader = _Reader(sock)
+        answered = 0
         try:
             while True:
+                idle = self.keepalive_idle
+                if idle is not None and reader.buffered() == 0:
+                    ready, _, _ = select.select([sock], [], [], idle)
+                    if not ready:
+                        self._log("connection %d idle for %g s: closing" % (conn_id, idle))
+                        break
                 head = reader.read_head()
                 if head is None:
                     break
@@ -376,6 +402,9 @@ class Backend:
                 if not keep:
                     break
                 req.drain()
+                answered += 1
+                if self.close_after is not None and answered >= self.close_after:
+                    break
         except BadRequest as e:
             self._log("bad request: %s" % e)
             try:
@@ -421,6 +450,9 @@ class Backend:
         """Answer one request. Returns whether the connection may serve another."""
         keep = req.keep_alive()
         path, q = req.path, req.query
+        if self.respond_as is not None:
+            url = urllib.parse.urlsplit(self.respond_as)
+            path, q = url.path, dict(urllib.parse.parse_qsl(url.query))
 
         def num(key, default):
             try:
@@ -546,9 +578,17 @@ def main(argv=None):
     ap.add_argument("--name", default="backend", help="name shown in X-Backend and in the / body")
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     ap.add_argument("--quiet", action="store_true", help="do not log each request to stderr")
+    ap.add_argument("--respond-as", metavar="TARGET",
+                    help="answer every request as if its target were TARGET (e.g. /delay?ms=30, /status/503)")
+    ap.add_argument("--keepalive-idle", type=float, metavar="S",
+                    help="close a connection idle for S seconds between requests")
+    ap.add_argument("--close-after", type=int, metavar="N",
+                    help="close a connection silently after its N-th response")
     args = ap.parse_args(argv)
 
-    backend = Backend(name=args.name, host=args.host, port=args.port, quiet=args.quiet).start()
+    backend = Backend(name=args.name, host=args.host, port=args.port, quiet=args.quiet,
+                      respond_as=args.respond_as, keepalive_idle=args.keepalive_idle,
+                      close_after=args.close_after).start()
     print("backend %s listening on %s:%d" % (args.name, args.host, backend.port), file=sys.stderr, flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -327,12 +327,16 @@ def gateway(gateway_bin, tmp_path):
 @pytest.fixture
 def backends():
     """backends(n) starts n in-process backends named b0, b1, ... on free
-    ports (counters readable: .requests_seen, .connections_accepted)."""
+    ports (counters readable: .requests_seen, .connections_accepted).
+    backends(names=["b1"], ports=[port]) starts them on given ports (a
+    backend brought back where a stopped one was); other keywords
+    (respond_as=, keepalive_idle=, close_after=) go to every Backend."""
     started = []
 
-    def start(n=1, names=None):
+    def start(n=1, names=None, ports=None, **options):
         names = names or ["b%d" % (len(started) + i) for i in range(n)]
-        new = [Backend(name=name).start() for name in names]
+        ports = ports or [0] * len(names)
+        new = [Backend(name=name, port=port, **options).start() for name, port in zip(names, ports)]
         started.extend(new)
         return new
 
