@@ -48,8 +48,10 @@ typedef struct gw_pick_ctx {
     uint8_t addr_len;
     const char *key;         /* evaluated `hash` key */
     uint32_t key_len;
-    uint32_t tries;          /* algorithm-private: rehash attempts of this request */
+    uint32_t tries;          /* algorithm-private: unusable candidates so far (nginx's 20 limit) */
     uint32_t hash;           /* algorithm-private: running hash of this request */
+    uint32_t rehash;         /* algorithm-private: candidates hashed so far (hash's "1KEY", "2KEY", ...) */
+    uint8_t started;         /* algorithm-private: hash is initialised */
 } gw_pick_ctx_t;
 
 /* An algorithm (STYLE.md 4): one file each, behind this. */

@@ -57,9 +57,8 @@ static int hash_init(gw_upstream_t *u, char *msg, size_t size)
         return -1;
     }
     for (uint32_t i = 0; i < u->nprimary; i++) {
-        const char *server = u->peers[i].server, *colon = strrchr(server, ':');
-        size_t hlen = colon ? (size_t)(colon - server) : strlen(server);
-        const char *port = colon ? colon + 1 : "";
+        const char *server = u->peers[i].server, *port = "";
+        size_t hlen = strlen(server), k = hlen;
         uint8_t prev[4] = {0, 0, 0, 0};
         uint32_t base;
 
@@ -67,6 +66,13 @@ static int hash_init(gw_upstream_t *u, char *msg, size_t size)
          * name's points, as in nginx; the first of them carries them. */
         if (i > 0 && strcmp(u->peers[i - 1].server, server) == 0)
             continue;
+        /* nginx's split: a port is a last ':' followed only by digits ("[::1]" has none) */
+        while (k > 0 && server[k - 1] >= '0' && server[k - 1] <= '9')
+            k--;
+        if (k > 0 && server[k - 1] == ':') {
+            port = server + k;
+            hlen = k - 1;
+        }
         base = crc(0, server, hlen);
         base = crc(base, "", 1);
         base = crc(base, port, strlen(port));
@@ -124,7 +130,7 @@ static gw_peer_t *consistent_pick(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
 {
     const ring_t *r = rt->u->lb_conf;
 
-    if (ctx->tries == 0) {
+    if (!ctx->started) {
         uint32_t h = crc(0, ctx->key, ctx->key_len), lo = 0, hi = r->n;
 
         while (lo < hi) { /* the first point at or after h */
@@ -136,13 +142,16 @@ static gw_peer_t *consistent_pick(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
                 hi = mid;
         }
         ctx->hash = lo;
+        ctx->started = 1;
     }
-    while (ctx->tries++ < 20) {
+    /* a retry starts at the same point: the name's other addresses come first, as in nginx */
+    while (ctx->tries <= 20) {
         gw_peer_t *p = among_server(rt, ctx, r->points[ctx->hash % r->n].server);
 
-        ctx->hash++;
         if (p)
             return p;
+        ctx->hash++;
+        ctx->tries++;
     }
     return gw_rr_pick_range(rt, ctx, 0, rt->u->nprimary);
 }
@@ -155,18 +164,17 @@ static gw_peer_t *hash_pick(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
         return gw_rr_pick_range(rt, ctx, 0, u->nprimary);
     if (u->consistent)
         return consistent_pick(rt, ctx);
-    if (ctx->tries == 0)
-        ctx->hash = 0;
-    while (ctx->tries < 20) {
+    /* every candidate hashes "KEY", "1KEY", "2KEY", ...; only unusable ones count towards the 20 */
+    while (ctx->tries <= 20) {
         char num[16];
         uint32_t h = 0, i = 0;
         uint64_t w;
 
-        if (ctx->tries > 0)
-            h = crc(h, num, (size_t)snprintf(num, sizeof(num), "%u", ctx->tries));
+        if (ctx->rehash > 0)
+            h = crc(h, num, (size_t)snprintf(num, sizeof(num), "%u", ctx->rehash));
         h = crc(h, ctx->key, ctx->key_len);
         ctx->hash += (h >> 16) & 0x7fff;
-        ctx->tries++;
+        ctx->rehash++;
         w = ctx->hash % u->total_weight;
         while (w >= u->peers[i].weight) {
             w -= u->peers[i].weight;
@@ -174,6 +182,7 @@ static gw_peer_t *hash_pick(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
         }
         if (gw_peer_usable(rt, &u->peers[i], ctx))
             return &u->peers[i];
+        ctx->tries++;
     }
     return gw_rr_pick_range(rt, ctx, 0, u->nprimary);
 }

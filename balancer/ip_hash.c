@@ -5,7 +5,7 @@
  * an IPv6 one, hashed as h = (h * 113 + byte) % 6271 from 89; the hash picks
  * by weight among all primaries (down ones included, so a server going down
  * only moves its own clients). An unusable pick rehashes, carrying the hash
- * on; after 20 tries round-robin decides.
+ * on; after 21 unusable candidates round-robin decides.
  */
 #include "balancer.h"
 
@@ -16,9 +16,12 @@ static gw_peer_t *iph_pick(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
 
     if (ctx->addr == NULL || ctx->addr_len < 4 || u->nprimary == 1 || u->total_weight == 0)
         return gw_rr_pick_range(rt, ctx, 0, u->nprimary);
-    if (ctx->tries == 0)
+    if (!ctx->started) {
         ctx->hash = 89;
-    while (ctx->tries++ < 20) {
+        ctx->started = 1;
+    }
+    /* nginx counts only unusable candidates, 21 of them at most per request (over all its retries) */
+    while (ctx->tries <= 20) {
         uint64_t w;
         uint32_t i = 0;
 
@@ -31,6 +34,7 @@ static gw_peer_t *iph_pick(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
         }
         if (gw_peer_usable(rt, &u->peers[i], ctx))
             return &u->peers[i];
+        ctx->tries++;
     }
     return gw_rr_pick_range(rt, ctx, 0, u->nprimary);
 }

@@ -46,6 +46,7 @@ void gw_exchange_free(gw_worker_t *w, gw_http_req_t *req)
     gw_segq_clear(&req->inq, &w->segs, &w->bufs);
     gw_msg_free(&req->in);
     gw_msg_free(&req->out);
+    free(req->key_long);
     if (req->client)
         req->client->data = NULL;
     free(req);
@@ -63,6 +64,8 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     req->rt = NULL;
     req->peer = NULL;
     memset(&req->pick, 0, sizeof(req->pick));
+    free(req->key_long);
+    req->key_long = NULL;
     req->start_us = w->now_us;
     req->body_bytes = 0;
     req->status = req->err_status = 0;

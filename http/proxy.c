@@ -230,7 +230,15 @@ int gw_proxy_start(gw_worker_t *w, gw_http_req_t *req)
         size_t n = gw_cv_eval(u->hash_key_cv, req, req->key, sizeof(req->key));
 
         req->pick.key = req->key;
-        req->pick.key_len = (uint32_t)(n < sizeof(req->key) ? n : sizeof(req->key));
+        if (n > sizeof(req->key)) {
+            free(req->key_long);
+            req->key_long = malloc(n);
+            if (req->key_long == NULL)
+                return gw_exchange_respond(w, req, 500) < 0 ? GW_ERR : 0;
+            gw_cv_eval(u->hash_key_cv, req, req->key_long, n);
+            req->pick.key = req->key_long;
+        }
+        req->pick.key_len = (uint32_t)n;
     }
     if (pick(w, req) == NULL) {
         gw_exchange_log_upstream(req, "no live upstreams while connecting to upstream", 0);

@@ -50,7 +50,8 @@ typedef struct gw_http_req {
     gw_msg_t out;   /* response reason and headers */
     gw_segq_t inq;  /* client bytes received but not parsed yet (pipelining, backpressure) */
     gw_pick_ctx_t pick; /* balancing state across this request's attempts (tried peers) */
-    char key[128];      /* the evaluated `hash` key (longer keys are hashed on their first 128 bytes) */
+    char key[128];      /* the evaluated `hash` key, when it fits */
+    char *key_long;     /* ... or on the heap when it does not (nginx hashes the whole key) */
 
     uint64_t start_us;   /* when the request's first byte arrived (w->now_us) */
     uint64_t body_bytes; /* request body bytes so far (decoded) */

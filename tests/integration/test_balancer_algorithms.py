@@ -369,9 +369,6 @@ def test_hash_plain_a_down_server_rehashes_its_keys_as_nginx_does(backends, gate
 
 
 # nginx hashes the whole key (a $request_uri is up to 8 KiB here).
-@pytest.mark.xfail(not NGINX, strict=True, reason=(
-    "BUG: the hash key is cut to its first 128 bytes (char key[128] in http/request-t.h): keys that "
-    "differ only after byte 128 all land on one server, and long keys are placed elsewhere than by nginx"))
 def test_hash_uses_the_whole_key_however_long(backends, gateway):
     bs = backends(4)
     gw = gateway(config("hash $request_uri consistent;\n" + servers(4)), bs, workers=1)
