@@ -10,6 +10,7 @@
 
 #include "core/conn.h"
 #include "core/gw.h"
+#include "answers.h"
 #include "http.h"
 #include "proxy.h"
 #include "request.h"
@@ -30,7 +31,7 @@ static const gw_http_srv_t *find_server(const gw_http_addr_t *a, const char *hos
     return a->dflt;
 }
 
-static const gw_http_loc_t *find_location(const gw_http_srv_t *s, const char *path, uint32_t len)
+const gw_http_loc_t *gw_http_find_location(const gw_http_srv_t *s, const char *path, uint32_t len)
 {
     for (uint32_t i = 0; i < s->nlocs; i++) {
         const gw_http_loc_t *l = s->locs[i];
@@ -66,7 +67,7 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
     gw_request_path(req, &path, &plen);
     if (plen == 0 || (path[0] != '/' && !(plen == 1 && path[0] == '*')))
         return gw_exchange_client_error(w, req, 400);
-    req->loc = find_location(req->srv, path, plen);
+    req->loc = gw_http_find_location(req->srv, path, plen);
     lc = gw_exchange_lconf(req);
     /* No keep-alive when stopping or when a reload made this connection's configuration old. */
     if (lc->keepalive_timeout == 0 || c->requests >= lc->keepalive_requests || w->stopping || c->wc != w->cur)
@@ -75,6 +76,9 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
     if (status)
         return gw_exchange_client_error(w, req, (unsigned)status);
     req->rq_state = GW_RQ_BODY;
+    status = gw_answers_route(w, req);
+    if (status != GW_ANS_DECLINED)
+        return status;
     if (req->loc == NULL || req->loc->upstream == NULL)
         return gw_exchange_respond(w, req, 404);
     if (req->expect_100 && gw_exchange_body_pending(req))
@@ -110,8 +114,10 @@ static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, ui
     r = gw_request_parse_body(req, data + used, len - used, &fwd);
     if (r > 0)
         return gw_exchange_client_error(w, req, (unsigned)r);
-    if (fwd && req->up)
+    if (fwd && req->up) {
         gw_conn_send_buf(w, req->up, data + used, fwd, bid);
+        gw_proxy_body_queued(w, req);
+    }
     if (r == 0)
         request_done(w, req);
     else if (fwd)
@@ -175,6 +181,7 @@ static void client_on_data(gw_worker_t *w, gw_conn_t *c, char *data, uint32_t le
             gw_conn_close(w, c);
             return;
         }
+        gw_answers_header_limits(req);
         gw_conn_timer(w, c, gw_exchange_lconf(req)->client_header_timeout);
     }
     s = gw_seg_alloc(&w->segs);

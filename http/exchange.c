@@ -13,6 +13,7 @@
 #include "core/gw.h"
 #include "core/log.h"
 #include "core/worker.h"
+#include "answers.h"
 #include "errors.h"
 #include "proxy.h"
 #include "request.h"
@@ -75,6 +76,8 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     req->host_count = req->te_count = req->tries = 0;
     req->expect_100 = req->is_head = req->up_reused = req->up_keepalive = req->up_leftover = 0;
     req->conn_close = req->head_lf = req->up_sent = 0;
+    req->error_page = 0;
+    req->ep_status = 0;
     req->dechunk = req->head_sent = req->in_1xx = req->up_paused = req->retried = req->rs_started = 0;
 }
 
@@ -161,21 +164,23 @@ int gw_exchange_done(gw_worker_t *w, gw_http_req_t *req)
     return 0;
 }
 
+int gw_exchange_answer_begin(gw_worker_t *w, gw_http_req_t *req)
+{
+    gw_exchange_release_upstream(w, req, 0, 0);
+    if (gw_exchange_body_pending(req) || w->stopping || req->client->wc != w->cur)
+        req->keepalive = 0;
+    return req->keepalive;
+}
+
 /*
  * The response side is then done. A request whose body is still arriving
  * cannot keep the connection: it closes after the answer (lingering, so the
  * answer is read before a reset could destroy it).
  */
-int gw_exchange_respond(gw_worker_t *w, gw_http_req_t *req, unsigned status)
+int gw_exchange_answer_send(gw_worker_t *w, gw_http_req_t *req, unsigned status, char *resp, uint32_t len)
 {
     gw_conn_t *c = req->client;
-    uint32_t len;
-    char *resp;
 
-    gw_exchange_release_upstream(w, req, 0, 0);
-    if (gw_exchange_body_pending(req) || w->stopping || c->wc != w->cur)
-        req->keepalive = 0;
-    resp = gw_http_error_response(status, req->keepalive, req->is_head, &len);
     if (resp)
         gw_conn_send_heap(w, c, resp, resp, len);
     req->status = (uint16_t)status;
@@ -187,6 +192,18 @@ int gw_exchange_respond(gw_worker_t *w, gw_http_req_t *req, unsigned status)
         return GW_ERR;
     }
     return 0;
+}
+
+int gw_exchange_respond(gw_worker_t *w, gw_http_req_t *req, unsigned status)
+{
+    uint32_t len = 0;
+    char *resp;
+    int r = gw_answers_error_page(w, req, status);
+
+    if (r != GW_ANS_DECLINED)
+        return r;
+    resp = gw_http_error_response(status, gw_exchange_answer_begin(w, req), req->is_head, &len);
+    return gw_exchange_answer_send(w, req, status, resp, len);
 }
 
 int gw_exchange_client_error(gw_worker_t *w, gw_http_req_t *req, unsigned status)

@@ -7,6 +7,8 @@
 #include "balancer/balancer-t.h"
 #include "core/addr.h"
 
+struct gw_cv; /* a compiled complex value (vars.h) */
+
 /*
  * Settings allowed at http, server and location level (each directive's
  * table entry says which); a level inherits what it leaves unset, as nginx
@@ -42,8 +44,46 @@ enum {
     GW_FT_NON_IDEMPOTENT = 1u << 10,
 };
 
+/* An allow/deny rule (access.c): family 0 is "all". */
+typedef struct gw_access_rule {
+    uint8_t family; /* AF_INET, AF_INET6, or 0 for "all" */
+    uint8_t deny;
+    uint8_t addr[16]; /* network, already masked */
+    uint8_t mask[16];
+} gw_access_rule_t;
+
+/* error_page CODE [=[CODE]] TARGET: one entry per code. */
+typedef struct gw_error_page {
+    uint16_t status;
+    int16_t overwrite;    /* -1: keep the original status; 0 ("="): the target's; else this status */
+    struct gw_cv *target; /* URI, @name or URL (may hold variables) */
+} gw_error_page_t;
+
+/*
+ * What the gateway answers itself (conf_answers.c): return, error_page,
+ * root, allow/deny, internal, ... The second member of every level's struct
+ * (http conf, server, location), so a directive's setter finds it at the
+ * same offset whatever the level. Merged downwards in conf_answers.c.
+ */
+typedef struct gw_http_ans {
+    struct gw_cv *ret_text; /* return's text or URL; NULL: none */
+    uint16_t ret_code;      /* 0: no return at this level */
+    uint8_t internal;       /* location only */
+    uint8_t intercept_errors; /* proxy_intercept_errors: 0 unset, 1 off, 2 on */
+    uint8_t own;            /* GW_ANS_OWN_*: what this level allocated (the rest is its parent's) */
+    gw_error_page_t *error_pages; /* NULL: inherited */
+    uint32_t nerror_pages;
+    gw_access_rule_t *rules; /* NULL: inherited */
+    uint32_t nrules;
+    char *root; /* NULL: inherited ("html" in the prefix at the top) */
+    uint32_t hdr_buf_n, hdr_buf_size; /* large_client_header_buffers; 0 unset */
+} gw_http_ans_t;
+
+enum { GW_ANS_OWN_PAGES = 1, GW_ANS_OWN_RULES = 2, GW_ANS_OWN_ROOT = 4 };
+
 typedef struct gw_http_loc {
     gw_http_lconf_t lc;
+    gw_http_ans_t ans;
     char *match; /* the location's URI */
     uint32_t match_len;
     uint8_t exact;            /* location = /x */
@@ -67,6 +107,7 @@ typedef struct gw_http_listen_conf {
 
 typedef struct gw_http_srv {
     gw_http_lconf_t lc;
+    gw_http_ans_t ans;
     char **names; /* server_name, lower-cased */
     uint32_t nnames;
     gw_http_loc_t **locs; /* exact matches first, then prefixes longest first */
@@ -87,6 +128,7 @@ typedef struct gw_http_addr {
 
 typedef struct gw_http_conf {
     gw_http_lconf_t lc;
+    gw_http_ans_t ans;
     gw_http_srv_t **srvs;
     uint32_t nsrvs;
     gw_http_addr_t **addrs;

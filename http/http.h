@@ -12,6 +12,9 @@ extern const gw_conf_cmd_t gw_http_cmds[];
 /* A connection was accepted on a listen whose ctx is a gw_http_addr_t. */
 void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l);
 
+/* The location for `path` in server s (client.c), NULL when none matches. */
+const gw_http_loc_t *gw_http_find_location(const gw_http_srv_t *s, const char *path, uint32_t len);
+
 int gw_http_init_worker(gw_worker_t *w, gw_wcycle_t *wc);
 void gw_http_exit_worker(gw_worker_t *w, gw_wcycle_t *wc);
 

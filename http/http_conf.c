@@ -12,6 +12,7 @@
 #include "balancer/balancer.h"
 #include "core/conf.h"
 #include "core/cycle.h"
+#include "conf_answers.h"
 #include "core/gw.h"
 #include "http.h"
 #include "vars.h"
@@ -421,14 +422,18 @@ static int init_cycle(gw_cycle_t *cy, gw_conf_err_t *err)
     if (hc == NULL)
         return 0;
     lconf_defaults(&hc->lc);
+    if (gw_answers_defaults(cy, &hc->ans) < 0)
+        return gw_conf_error(err, &(gw_conf_node_t){.file = cy->conf_file, .line = 0}, "out of memory");
     for (uint32_t i = 0; i < hc->nsrvs; i++) {
         gw_http_srv_t *s = hc->srvs[i];
         gw_http_listen_conf_t dflt = {.backlog = 511, .file = s->file, .line = s->line};
         const char *why;
 
         lconf_merge(&s->lc, &hc->lc);
+        gw_answers_merge(&s->ans, &hc->ans);
         for (uint32_t k = 0; k < s->nlocs; k++) {
             lconf_merge(&s->locs[k]->lc, &s->lc);
+            gw_answers_merge(&s->locs[k]->ans, &s->ans);
             if (s->locs[k]->proxy_pass && resolve_proxy_pass(cy, s->locs[k], err) < 0)
                 return -1;
         }
@@ -488,11 +493,13 @@ static void free_cycle(gw_cycle_t *cy)
             free(s->locs[k]->proxy_pass);
             free(s->locs[k]->proxy_host);
             free(s->locs[k]->proxy_uri);
+            gw_answers_free(&s->locs[k]->ans);
             free(s->locs[k]);
         }
         free(s->names);
         free(s->locs);
         free(s->listens);
+        gw_answers_free(&s->ans);
         free(s);
     }
     for (uint32_t i = 0; i < hc->naddrs; i++) {
@@ -501,6 +508,7 @@ static void free_cycle(gw_cycle_t *cy)
     }
     free(hc->addrs);
     free(hc->srvs);
+    gw_answers_free(&hc->ans);
     free(hc);
     cy->http = NULL;
 }

@@ -21,11 +21,16 @@ void gw_msg_free(gw_msg_t *m)
     memset(m, 0, sizeof(*m));
 }
 
+static uint32_t max_line(const gw_msg_t *m)
+{
+    return m->max_line ? m->max_line : GW_MSG_MAX_LINE;
+}
+
 static int append(gw_msg_t *m, const char *p, size_t n)
 {
     if (n == 0)
         return GW_MSG_OK;
-    if (m->len + n > GW_MSG_MAX_TOTAL)
+    if (m->len + n > (m->max_total ? m->max_total : GW_MSG_MAX_TOTAL))
         return GW_MSG_TOO_LARGE;
     if (m->len + n > m->cap) {
         uint32_t cap = m->cap ? m->cap : 1024;
@@ -46,7 +51,7 @@ static int append(gw_msg_t *m, const char *p, size_t n)
 
 int gw_msg_line(gw_msg_t *m, const char *p, size_t n)
 {
-    if (m->len + n > GW_MSG_MAX_LINE)
+    if (m->len + n > max_line(m))
         return GW_MSG_TOO_LONG_LINE;
     return append(m, p, n);
 }
@@ -78,7 +83,7 @@ int gw_msg_field(gw_msg_t *m, const char *p, size_t n)
         m->phase = PHASE_NAME;
     }
     h = gw_msg_last(m);
-    if (m->len - h->name + n > GW_MSG_MAX_LINE)
+    if (m->len - h->name + n > max_line(m))
         return GW_MSG_TOO_LONG_LINE;
     return append(m, p, n);
 }
@@ -122,7 +127,7 @@ int gw_msg_value(gw_msg_t *m, const char *p, size_t n)
 {
     gw_hdr_t *h = gw_msg_last(m);
 
-    if (m->len - h->name + n > GW_MSG_MAX_LINE)
+    if (m->len - h->name + n > max_line(m))
         return GW_MSG_TOO_LONG_LINE;
     return append(m, p, n);
 }

@@ -38,9 +38,10 @@ typedef struct gw_msg {
     uint32_t n, hcap;
     uint32_t line_len; /* the request target or status reason, at offset 0 */
     uint8_t phase;     /* private: where the parser is within a header */
+    uint32_t max_line, max_total; /* limits (large_client_header_buffers); 0: the defaults below */
 } gw_msg_t;
 
-/* Limits (nginx's large_client_header_buffers 4 8k; one line 8 KiB, all 32 KiB). */
+/* Default limits (nginx's large_client_header_buffers 4 8k; one line 8 KiB, all 32 KiB). */
 #define GW_MSG_MAX_LINE 8192
 #define GW_MSG_MAX_TOTAL 32768
 #define GW_MSG_MAX_HEADERS 256

@@ -9,11 +9,13 @@
 
 #include "balancer/balancer.h"
 #include "gw_config.h"
+#include "conf_answers.h"
 #include "http.h"
 
 const gw_module_t *const gw_modules[] = {
     &gw_balancer_module,
     &gw_http_module,
+    &gw_answers_module,
     NULL,
 };
 

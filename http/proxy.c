@@ -13,6 +13,7 @@
 #include "balancer/balancer.h"
 #include "core/conn.h"
 #include "core/gw.h"
+#include "answers.h"
 #include "proxy.h"
 #include "request.h"
 #include "response.h"
@@ -115,7 +116,7 @@ static int attach(gw_worker_t *w, gw_http_req_t *req, int allow_pool, gw_segq_t 
         up->data = req;
         req->up_reused = 1;
         req->rs_state = GW_RS_HEAD;
-        gw_conn_timer(w, up, lc->proxy_read_timeout);
+        gw_conn_timer(w, up, lc->proxy_send_timeout); /* the head is being sent; read time starts when it is out */
     } else {
         up = gw_conn_connect(w, req->client->wc, &req->peer->addr, &up_ops, req, &err);
         if (up == NULL) {
@@ -212,7 +213,8 @@ static void upstream_error(gw_worker_t *w, gw_http_req_t *req, unsigned ft, unsi
         gw_exchange_abort(w, req);
         return;
     }
-    if (gw_exchange_respond(w, req, status) == 0 && req->rq_state == GW_RQ_DONE)
+    /* An error_page may have sent the request to a named location: then the response is not done. */
+    if (gw_exchange_respond(w, req, status) == 0 && req->rq_state == GW_RQ_DONE && req->rs_state == GW_RS_DONE)
         gw_exchange_after_response(w, req);
 }
 
@@ -312,6 +314,19 @@ static int response_head(gw_worker_t *w, gw_http_req_t *req)
         gw_exchange_log_upstream(req, what, 0);
         if (retry(w, req, counts_as_failure(req, ft)) == 0)
             return GW_ERR;
+    }
+    if (gw_answers_intercepts(req, req->status)) {
+        /* proxy_intercept_errors: this answer is dropped (with its connection) for the error_page's. */
+        gw_exchange_release_upstream(w, req, 0, 0);
+        if (gw_exchange_respond(w, req, req->status) == 0 && req->rq_state == GW_RQ_DONE &&
+            req->rs_state == GW_RS_DONE)
+            gw_exchange_after_response(w, req);
+        return GW_ERR;
+    }
+    if (req->ep_status) {
+        /* An error_page without "=" (or with "=CODE") keeps the status it was given. */
+        req->status = req->ep_status;
+        req->out.line_len = 0;
     }
     /* An HTTP/1.0 client cannot read chunked: send the body decoded, then close. */
     req->dechunk = (rs->flags & F_CHUNKED) && !(rs->flags & F_SKIPBODY) && req->rq.http_minor == 0;
@@ -437,7 +452,24 @@ static void up_on_connect(gw_worker_t *w, gw_conn_t *up, int res)
     }
     req->rs_state = GW_RS_HEAD;
     gw_conn_recv_start(w, up);
-    gw_conn_timer(w, up, lconf(req)->proxy_read_timeout);
+    /* The head is queued: proxy_send_timeout until it is out (up_on_sent), then proxy_read_timeout. */
+    gw_conn_timer(w, up, lconf(req)->proxy_send_timeout);
+}
+
+/* Still sending the request (head or body) to the upstream, nothing received yet? */
+static int sending(const gw_http_req_t *req)
+{
+    const gw_conn_t *up = req->up;
+
+    return up && req->rs_state == GW_RS_HEAD && !req->rs_started && (up->out.bytes || (up->flags & GW_CONN_SENDING));
+}
+
+void gw_proxy_body_queued(gw_worker_t *w, gw_http_req_t *req)
+{
+    /* nginx's proxy_send_timeout: how long the upstream may stop taking the
+     * request. Counted from the latest body bytes queued or the last drain. */
+    if (!req->up_paused && sending(req))
+        gw_conn_timer(w, req->up, lconf(req)->proxy_send_timeout);
 }
 
 static void up_on_timeout(gw_worker_t *w, gw_conn_t *up)
@@ -446,6 +478,9 @@ static void up_on_timeout(gw_worker_t *w, gw_conn_t *up)
 
     if (req->rs_state == GW_RS_CONNECTING)
         upstream_error(w, req, GW_FT_TIMEOUT, 504, "upstream timed out while connecting to upstream", ETIMEDOUT);
+    else if (sending(req))
+        upstream_error(w, req, GW_FT_TIMEOUT, 504, "upstream timed out while sending request to upstream",
+                       ETIMEDOUT);
     else
         upstream_error(w, req, GW_FT_TIMEOUT, 504, "upstream timed out while reading response from upstream",
                        ETIMEDOUT);

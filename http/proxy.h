@@ -33,6 +33,11 @@ void gw_exchange_abort(gw_worker_t *w, gw_http_req_t *req);
 int gw_exchange_done(gw_worker_t *w, gw_http_req_t *req);
 /* Answer `status` ourselves (nothing of a response sent yet). */
 int gw_exchange_respond(gw_worker_t *w, gw_http_req_t *req, unsigned status);
+/* An answer of our own, in two steps: release the upstream and settle
+ * keep-alive (returned), then send the response built with it (NULL: out of
+ * memory, the connection closes). The second returns 0 or GW_ERR. */
+int gw_exchange_answer_begin(gw_worker_t *w, gw_http_req_t *req);
+int gw_exchange_answer_send(gw_worker_t *w, gw_http_req_t *req, unsigned status, char *resp, uint32_t len);
 /* A malformed or refused request: answer and close. Always GW_ERR. */
 int gw_exchange_client_error(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 /* The response side finished outside client parsing: end, go on with the next request. */
@@ -46,6 +51,8 @@ extern const gw_conn_ops_t gw_client_ops;
 /* ---- proxy.c ---- */
 /* Choose a peer and send the request head there. 0 or GW_ERR. */
 int gw_proxy_start(gw_worker_t *w, gw_http_req_t *req);
+/* Request body bytes were queued on the upstream: proxy_send_timeout runs while it does not take them. */
+void gw_proxy_body_queued(gw_worker_t *w, gw_http_req_t *req);
 /* The client's queue drained below the low mark: read the upstream again. */
 void gw_proxy_client_drained(gw_worker_t *w, gw_http_req_t *req);
 

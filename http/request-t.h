@@ -58,6 +58,7 @@ typedef struct gw_http_req {
     uint32_t cur_bid;    /* buffer being parsed: on_body slices point into it */
     uint16_t status;     /* response status, or the error being answered */
     uint16_t err_status; /* set by a parser callback to abort with this status */
+    uint16_t ep_status;  /* error_page: the status the proxied answer is given (0: its own) */
     uint8_t rq_state;
     uint8_t rs_state;
     uint8_t pause;       /* GW_PAUSE_*, set by the callback that paused */
@@ -83,6 +84,7 @@ typedef struct gw_http_req {
     unsigned rs_started : 1;    /* the upstream sent something for this request */
     unsigned conn_close : 1;    /* the request said Connection: close */
     unsigned head_lf : 1;       /* the head bytes seen so far end with LF (obs-fold check) */
+    unsigned error_page : 1;    /* an error_page was applied: no second one (nginx's recursive_error_pages off) */
 } gw_http_req_t;
 
 /* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */

@@ -1,0 +1,381 @@
+/*
+ * Answers the gateway gives itself (see answers.h). They run where nginx
+ * runs them: a server's `return` before anything of a location (its server
+ * rewrite phase), then the location's `internal` check, its `return`
+ * (rewrite phase), and only then allow/deny (access phase) - so a location's
+ * `return` answers even a client its `deny` would refuse, as in nginx.
+ *
+ * error_page targets: a URI is matched against the server's locations; a
+ * location with `return` answers, one that proxies is not supported (the
+ * plain error page goes out), anything else is served as a file under the
+ * location's (or server's) `root`. The file is read synchronously: error
+ * pages are small and local, and this is the only place the gateway serves
+ * files. A named location (@name) that proxies gets the request (without a
+ * body: the body was streamed to the first upstream and is gone). A URL is a
+ * redirect.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "answers.h"
+#include "core/addr.h"
+#include "core/gw.h"
+#include "core/log.h"
+#include "errors.h"
+#include "http.h"
+#include "proxy.h"
+#include "request.h"
+#include "vars.h"
+
+#define MAX_PAGE_FILE (1024 * 1024) /* an error page bigger than this is not one */
+
+static const gw_http_ans_t *ans_of(const gw_http_req_t *req)
+{
+    return req->loc ? &req->loc->ans : &req->srv->ans;
+}
+
+/* Evaluate cv into a malloc'ed string (NUL-terminated); NULL when out of memory. */
+static char *eval(const struct gw_cv *cv, const gw_http_req_t *req, size_t *len)
+{
+    char small[512];
+    size_t n = gw_cv_eval(cv, req, small, sizeof(small));
+    char *out = malloc(n + 1);
+
+    if (out == NULL)
+        return NULL;
+    if (n <= sizeof(small))
+        memcpy(out, small, n);
+    else
+        gw_cv_eval(cv, req, out, n);
+    out[n] = '\0';
+    *len = n;
+    return out;
+}
+
+static int is_redirect(unsigned code)
+{
+    return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
+}
+
+/*
+ * A relative Location made absolute as nginx does with absolute_redirect on:
+ * the scheme, the host the client asked for (else the first server_name),
+ * the port it connected to unless 80. Malloc'ed; NULL when out of memory.
+ */
+static char *absolute(const gw_http_req_t *req, const char *url, size_t len, size_t *out_len)
+{
+    const gw_http_addr_t *a = req->client->ctx;
+    unsigned port = gw_addr_port(&a->addr);
+    const char *host;
+    uint32_t hlen;
+    char portbuf[8] = "";
+    char *out;
+    int n;
+
+    gw_request_host(req, &host, &hlen);
+    if (hlen == 0 && req->srv->nnames && req->srv->names[0][0] != '_') {
+        host = req->srv->names[0];
+        hlen = (uint32_t)strlen(host);
+    }
+    if (port != 80)
+        snprintf(portbuf, sizeof(portbuf), ":%u", port);
+    n = asprintf(&out, "http://%.*s%s%.*s", (int)hlen, host ? host : "", portbuf, (int)len, url);
+    if (n < 0)
+        return NULL;
+    *out_len = (size_t)n;
+    return out;
+}
+
+/* Send a built response (NULL: out of memory) for status. 0 or GW_ERR. */
+static int send_answer(gw_worker_t *w, gw_http_req_t *req, unsigned status, char *resp, uint32_t len)
+{
+    return gw_exchange_answer_send(w, req, status, resp, len);
+}
+
+/* A redirect to url (made absolute when it starts with '/'). */
+static int redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *url, size_t ulen)
+{
+    char *abs = NULL;
+    uint32_t len = 0;
+    char *resp;
+    int keepalive = gw_exchange_answer_begin(w, req);
+
+    if (ulen && url[0] == '/') {
+        abs = absolute(req, url, ulen, &ulen);
+        if (abs == NULL)
+            return send_answer(w, req, 500, NULL, 0);
+        url = abs;
+    }
+    resp = gw_http_special_response(status, url, (uint32_t)ulen, keepalive, req->is_head, &len);
+    free(abs);
+    return send_answer(w, req, status, resp, len);
+}
+
+/* An answer with a body of ours (return's text, a file). */
+static int answer_body(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *ctype, const char *body,
+                       size_t blen)
+{
+    gw_answer_t a = {.status = status, .ctype = ctype, .body = body, .body_len = blen};
+    uint32_t len = 0;
+    char *resp;
+
+    a.keepalive = gw_exchange_answer_begin(w, req);
+    a.head_only = req->is_head;
+    resp = gw_http_answer(&a, &len);
+    return send_answer(w, req, status, resp, len);
+}
+
+/* nginx's special responses for status, without error_page (it was applied already, or must not be). */
+static int plain(gw_worker_t *w, gw_http_req_t *req, unsigned status)
+{
+    uint32_t len = 0;
+    char *resp = gw_http_error_response(status, gw_exchange_answer_begin(w, req), req->is_head, &len);
+
+    return send_answer(w, req, status, resp, len);
+}
+
+/* 444: close without a word (the client sees the connection end). */
+static int close_silently(gw_worker_t *w, gw_http_req_t *req)
+{
+    gw_exchange_abort(w, req);
+    return GW_ERR;
+}
+
+/*
+ * `return code [text]` of a level. `forced` is the status an error_page
+ * imposes (0: none). Without text a code is answered like an error the
+ * gateway makes (error_page applies) unless an error_page is running.
+ */
+static int do_return(gw_worker_t *w, gw_http_req_t *req, const gw_http_ans_t *a, unsigned forced)
+{
+    unsigned code = a->ret_code;
+    size_t len;
+    char *text;
+    int r;
+
+    if (code == 444)
+        return close_silently(w, req);
+    if (a->ret_text == NULL) {
+        if (req->error_page)
+            return plain(w, req, code >= 300 || !forced ? code : forced);
+        return gw_exchange_respond(w, req, code);
+    }
+    text = eval(a->ret_text, req, &len);
+    if (text == NULL)
+        return plain(w, req, 500);
+    if (is_redirect(code))
+        r = redirect(w, req, forced ? forced : code, text, len);
+    else
+        r = answer_body(w, req, forced ? forced : code, "text/plain", text, len);
+    free(text);
+    return r;
+}
+
+int gw_answers_route(gw_worker_t *w, gw_http_req_t *req)
+{
+    const gw_http_ans_t *a;
+
+    if (req->srv->ans.ret_code)
+        return do_return(w, req, &req->srv->ans, 0);
+    if (req->loc && req->loc->ans.internal)
+        return gw_exchange_respond(w, req, 404);
+    if (req->loc && req->loc->ans.ret_code)
+        return do_return(w, req, &req->loc->ans, 0);
+    a = ans_of(req);
+    if (a->nrules && !gw_access_allowed(a->rules, a->nrules, &req->client->peer)) {
+        if (gw_log_enabled(GW_LOG_ERR)) {
+            char ip[INET6_ADDRSTRLEN] = "-";
+
+            if (req->client->peer.family)
+                inet_ntop(req->client->peer.family, req->client->peer.addr, ip, sizeof(ip));
+            gw_log(GW_LOG_ERR, "access forbidden by rule, client: %s", ip);
+        }
+        return gw_exchange_respond(w, req, 403);
+    }
+    return GW_ANS_DECLINED;
+}
+
+/* nginx's built-in types (without a `types` block or mime.types): these three, else default_type. */
+static const char *content_type(const char *path)
+{
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+
+    if (dot == NULL || (slash && dot < slash))
+        return "text/plain";
+    if (strcasecmp(dot, ".html") == 0)
+        return "text/html";
+    if (strcasecmp(dot, ".gif") == 0)
+        return "image/gif";
+    if (strcasecmp(dot, ".jpg") == 0)
+        return "image/jpeg";
+    return "text/plain";
+}
+
+/* Read a whole small file: 0, or the status nginx's static module would give (404, 403, 500). */
+static unsigned read_file(const char *path, char **body, size_t *len)
+{
+    struct stat st;
+    ssize_t n;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return errno == EACCES ? 403 : errno == ENOENT || errno == ENOTDIR ? 404 : 500;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_PAGE_FILE) {
+        close(fd);
+        return 404;
+    }
+    *body = malloc((size_t)st.st_size + 1);
+    if (*body == NULL) {
+        close(fd);
+        return 500;
+    }
+    while (got < (size_t)st.st_size && (n = read(fd, *body + got, (size_t)st.st_size - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    *len = got;
+    return 0;
+}
+
+/* An error_page URI: a location's return, or a file under root. */
+static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *uri, size_t ulen, unsigned forced)
+{
+    const char *q = memchr(uri, '?', ulen);
+    size_t plen = q ? (size_t)(q - uri) : ulen;
+    const gw_http_loc_t *tl = gw_http_find_location(req->srv, uri, (uint32_t)plen);
+    const char *root;
+    char *path, *body = NULL;
+    size_t blen = 0;
+    unsigned st;
+    int r;
+
+    req->loc = tl;
+    if (req->srv->ans.ret_code)
+        return do_return(w, req, &req->srv->ans, forced);
+    if (tl && tl->ans.ret_code)
+        return do_return(w, req, &tl->ans, forced);
+    if (tl && tl->upstream) {
+        gw_log(GW_LOG_ERR, "error_page to \"%.*s\", a location that proxies, is not supported", (int)ulen, uri);
+        return GW_ANS_DECLINED;
+    }
+    if (memmem(uri, plen, "/../", 4) || (plen >= 3 && memcmp(uri + plen - 3, "/..", 3) == 0))
+        return plain(w, req, 400);
+    root = tl ? tl->ans.root : req->srv->ans.root;
+    if (asprintf(&path, "%s%.*s", root, (int)plen, uri) < 0)
+        return plain(w, req, 500);
+    st = read_file(path, &body, &blen);
+    if (st) {
+        if (st != 404 || gw_log_enabled(GW_LOG_ERR))
+            gw_log(GW_LOG_ERR, "open() \"%s\" failed (error_page)", path);
+        free(path);
+        return plain(w, req, st);
+    }
+    r = answer_body(w, req, forced ? forced : 200, content_type(path), body, blen);
+    free(body);
+    free(path);
+    return r;
+}
+
+/* The named location @name of the request's server, NULL when there is none. */
+static const gw_http_loc_t *find_named(const gw_http_srv_t *s, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < s->nlocs; i++)
+        if (s->locs[i]->match_len == len && s->locs[i]->match[0] == '@' && memcmp(s->locs[i]->match, name, len) == 0)
+            return s->locs[i];
+    return NULL;
+}
+
+/* Proxy the request again, to the named location's upstream; its status replaced by `forced` unless 0. */
+static int proxy_named(gw_worker_t *w, gw_http_req_t *req, const gw_http_loc_t *l, unsigned forced)
+{
+    gw_exchange_release_upstream(w, req, 0, 0);
+    req->loc = l;
+    req->ep_status = (uint16_t)forced;
+    req->rt = NULL;
+    req->peer = NULL;
+    memset(&req->pick, 0, sizeof(req->pick));
+    req->tries = 0;
+    req->rs_state = GW_RS_NONE;
+    req->rs_started = req->up_reused = req->in_1xx = req->up_keepalive = req->up_leftover = req->retried = 0;
+    req->err_status = 0;
+    return gw_proxy_start(w, req);
+}
+
+int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status)
+{
+    const gw_error_page_t *ep = NULL;
+    const gw_http_ans_t *a;
+    unsigned forced;
+    size_t len;
+    char *target;
+    int r;
+
+    if (req->error_page || req->srv == NULL || req->rq_state == GW_RQ_HEAD || req->head_sent)
+        return GW_ANS_DECLINED;
+    a = ans_of(req);
+    for (uint32_t i = 0; i < a->nerror_pages && ep == NULL; i++)
+        if (a->error_pages[i].status == status)
+            ep = &a->error_pages[i];
+    if (ep == NULL)
+        return GW_ANS_DECLINED;
+    req->error_page = 1;
+    /* No "=": the original status stays; "=": the target's; "=CODE": CODE. */
+    forced = ep->overwrite < 0 ? status : (unsigned)ep->overwrite;
+    target = eval(ep->target, req, &len);
+    if (target == NULL)
+        return GW_ANS_DECLINED;
+    if (target[0] == '/') {
+        /* nginx turns the request into a GET (a HEAD stays one) for the new URI. */
+        r = serve_uri(w, req, target, len, forced);
+    } else if (target[0] == '@') {
+        const gw_http_loc_t *l = find_named(req->srv, target, len);
+
+        if (l == NULL) {
+            gw_log(GW_LOG_ERR, "could not find named location \"%s\"", target);
+            r = plain(w, req, 500);
+        } else if (l->ans.ret_code) {
+            req->loc = l;
+            r = do_return(w, req, &l->ans, forced);
+        } else if (l->upstream && req->body_bytes == 0 && !gw_exchange_body_pending(req)) {
+            r = proxy_named(w, req, l, forced);
+        } else {
+            r = GW_ANS_DECLINED;
+        }
+    } else {
+        r = redirect(w, req, is_redirect(forced) ? forced : 302, target, len);
+    }
+    free(target);
+    return r;
+}
+
+int gw_answers_intercepts(const gw_http_req_t *req, unsigned status)
+{
+    const gw_http_ans_t *a;
+
+    if (status < 300 || req->error_page || req->loc == NULL)
+        return 0;
+    a = &req->loc->ans;
+    if (a->intercept_errors != 2)
+        return 0;
+    for (uint32_t i = 0; i < a->nerror_pages; i++)
+        if (a->error_pages[i].status == status)
+            return 1;
+    return 0;
+}
+
+void gw_answers_header_limits(gw_http_req_t *req)
+{
+    const gw_http_addr_t *addr = req->client->ctx;
+    const gw_http_ans_t *a = &addr->dflt->ans;
+
+    req->in.max_line = a->hdr_buf_size;
+    req->in.max_total = a->hdr_buf_n * a->hdr_buf_size;
+}
