@@ -318,7 +318,7 @@ int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status)
     char *target;
     int r;
 
-    if (req->error_page || req->srv == NULL || req->rq_state == GW_RQ_HEAD || req->head_sent)
+    if (req->error_page || req->srv == NULL || req->head_sent)
         return GW_ANS_DECLINED;
     a = ans_of(req);
     for (uint32_t i = 0; i < a->nerror_pages && ep == NULL; i++)

@@ -91,10 +91,8 @@ static int set_error_page(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, voi
     for (uint32_t i = 1; i < last; i++) {
         uint64_t code;
 
-        if (gw_conf_parse_uint(n->args[i], &code) < 0)
+        if (gw_conf_parse_uint(n->args[i], &code) < 0 || code == 499) /* 499: the client closed, nothing to answer */
             return gw_conf_error(err, n, "invalid value \"%s\"", n->args[i]);
-        if (code == 499)
-            return gw_conf_error(err, n, "value \"%s\" cannot be used", n->args[i]);
         if (code < 300 || code > 599)
             return gw_conf_error(err, n, "value \"%s\" must be between 300 and 599", n->args[i]);
         grown = realloc(a->error_pages, (a->nerror_pages + 1) * sizeof(*grown));
@@ -181,10 +179,9 @@ static int set_header_buffers(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd,
 
     if (a->hdr_buf_n)
         return gw_conf_error(err, n, "\"%s\" directive is duplicate", n->args[0]);
-    if (gw_conf_parse_uint(n->args[1], &num) < 0 || num == 0 || num > 1024)
-        return gw_conf_error(err, n, "invalid value \"%s\"", n->args[1]);
-    if (gw_conf_parse_size(n->args[2], &size) < 0 || size < 2 || size > (1u << 20) || num * size > (1u << 24))
-        return gw_conf_error(err, n, "invalid value \"%s\"", n->args[2]);
+    if (gw_conf_parse_uint(n->args[1], &num) < 0 || num == 0 || num > 1024 || gw_conf_parse_size(n->args[2], &size) < 0 ||
+        size < 2 || size > (1u << 20) || num * size > (1u << 24))
+        return gw_conf_error(err, n, "\"%s\" directive invalid value", n->args[0]);
     a->hdr_buf_n = (uint32_t)num;
     a->hdr_buf_size = (uint32_t)size;
     return 0;

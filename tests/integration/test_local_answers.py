@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import NGINX
+from conftest import NGINX, PROG, free_port, write_config
 from rawhttp import Conn, exchange
 
 SIGNATURE = "nginx/1.22.1" if NGINX else "gateway"
@@ -282,6 +282,7 @@ http {
         location /internal/ { internal; return 200 "internal answer\\n"; }
         location /forbidden { error_page 403 =200 /internal/y; deny all; proxy_pass http://127.0.0.1:{b0}; }
         location /none { proxy_pass http://127.0.0.1:{b0}; }
+        location /small { client_max_body_size 10; error_page 413 /50x.txt; proxy_pass http://127.0.0.1:{b0}; }
     }
 }
 """
@@ -341,6 +342,14 @@ def test_error_page_to_a_location_with_return(pages):
     assert (r.status, r.header("Content-Type"), r.body) == (404, "text/plain", b"internal answer\n")
     r = request(gw, "/forbidden")
     assert (r.status, r.body) == (200, b"internal answer\n")
+
+
+def test_error_page_for_a_body_too_large(pages):
+    gw, b0 = pages
+    with Conn(gw.port) as c:
+        r = c.request("POST", "/small", body=b"x" * 100)
+        assert (r.status, r.header("Content-Type"), r.body) == (413, "text/plain", b"oops\n")
+    assert b0.requests_seen == 0
 
 
 def test_internal_location_is_404_to_a_direct_request(pages):
@@ -508,3 +517,49 @@ def test_proxy_send_timeout_when_the_upstream_stops_reading(gateway):
         for s in held:
             s.close()
         lsock.close()
+
+
+# ---- configuration errors ---------------------------------------------------------
+
+BAD = {
+    "return abc;": 'invalid return code "abc"',
+    "return 1000;": 'invalid return code "1000"',
+    "return 200 a b;": 'invalid number of arguments in "return" directive',
+    "error_page 200 /x;": 'value "200" must be between 300 and 599',
+    "error_page 499 /x;": 'invalid value "499"',
+    "error_page abc /x;": 'invalid value "abc"',
+    "error_page 404 =abc /x;": 'invalid value "=abc"',
+    "error_page = /x;": 'invalid value "="',
+    "error_page 404;": 'invalid number of arguments in "error_page" directive',
+    "allow foo;": 'invalid parameter "foo"',
+    "deny 10.0.0.0/33;": 'invalid parameter "10.0.0.0/33"',
+    "deny ::1/129;": 'invalid parameter "::1/129"',
+    "internal 1;": 'invalid number of arguments in "internal" directive',
+    "root /a; root /b;": '"root" directive is duplicate',
+    "proxy_intercept_errors maybe;":
+        'invalid value "maybe" in "proxy_intercept_errors" directive, it must be "on" or "off"',
+    "large_client_header_buffers 4 8k;": '"large_client_header_buffers" directive is not allowed here',
+}
+
+
+@pytest.mark.parametrize("directive", list(BAD))
+def test_bad_directives_are_named_with_file_and_line(cli, tmp_path, directive):
+    config = HEAD + "http {\n    server {\n        listen 127.0.0.1:{port};\n        location / {\n            " + \
+        directive + "\n        }\n    }\n}\n"
+    conf = write_config(tmp_path, config, None, {"port": free_port()})
+    line = config.splitlines().index("            " + directive) + 1
+    res = cli("-p", str(tmp_path), "-c", conf, "-t")
+    assert res.returncode != 0, res.output
+    emerg = [ln for ln in res.stderr.splitlines() if ln.startswith("%s: [emerg] " % PROG)]
+    assert emerg, res.stderr
+    assert emerg[0] == "%s: [emerg] %s in %s:%d" % (PROG, BAD[directive], conf, line)
+
+
+@pytest.mark.parametrize("directive", ["large_client_header_buffers 0 8k;", "large_client_header_buffers 4 x;"])
+def test_bad_header_buffers(cli, tmp_path, directive):
+    config = HEAD + "http {\n    " + directive + "\n}\n"
+    conf = write_config(tmp_path, config, None, {})
+    res = cli("-p", str(tmp_path), "-c", conf, "-t")
+    assert res.returncode != 0, res.output
+    assert '%s: [emerg] "large_client_header_buffers" directive invalid value in %s:%d' % (
+        PROG, conf, config.splitlines().index("    " + directive) + 1) in res.stderr
