@@ -1,0 +1,119 @@
+#!/bin/busybox sh
+# /init of the kTLS VM (packed by scripts/ktls-vm-test, never run on the host).
+#
+# Brings up just enough of a system (proc, sys, devtmpfs for wolfSSL's
+# /dev/urandom, loopback), loads tls.ko and the crypto it needs, then runs
+# the cases listed in /ktls/cases, one per line:
+#   NAME echo    VERSION CIPHER SIZE            ktls_echo, SIZE bytes there and back
+#   NAME gateway VERSION CIPHER PATH COUNT MODE the gateway in front of busybox httpd;
+#                                               MODE ktls: the kernel must do the record
+#                                               layer; MODE user: it must not
+# A case passes when the client is content (right bytes back), the server
+# side agrees, and /proc/net/tls_stat moved as MODE says: TlsTxSw and
+# TlsRxSw count sockets whose TX/RX the kernel's software kTLS took over,
+# TlsDecryptError must not move. One "KTLS-RESULT PASS|FAIL name: why" line
+# per case, "KTLS-END" when all ran; the host script reads the console.
+
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/ktls/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /tmp
+ip link set lo up
+
+say() { echo "$*" > /dev/console; }
+
+for m in $(cat /ktls/modules.order); do
+    insmod "/ktls/modules/$m" || say "KTLS-MODULE-FAIL $m"
+done
+if [ ! -r /proc/net/tls_stat ]; then
+    say "KTLS-RESULT FAIL modules: /proc/net/tls_stat missing after loading tls.ko"
+    say "KTLS-END"
+    poweroff -f
+fi
+
+stat() { awk -v k="$1" '$1 == k { print $2 }' /proc/net/tls_stat; }
+
+CA=/ktls/cert.pem
+ECHO_PORT=9443
+GW_PORT=8443
+BACKEND_PORT=8080
+
+ktls_echo $ECHO_PORT /ktls/cert.pem /ktls/key.pem < /dev/null > /tmp/echo.log 2>&1 &
+httpd -p 127.0.0.1:$BACKEND_PORT -h /ktls/www
+
+gateway_started=0
+start_gateway() { # MODE: the config /ktls/gateway-MODE.conf
+    [ "$gateway_started" = "$1" ] && return 0
+    [ -f /tmp/gw.pid ] && kill "$(cat /tmp/gw.pid)" 2>/dev/null && sleep 1
+    gateway -p /tmp/ -c "/ktls/gateway-$1.conf" < /dev/null > "/tmp/gw-$1.log" 2>&1 &
+    echo $! > /tmp/gw.pid
+    gateway_started=$1
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+        netstat -ltn 2>/dev/null | grep -q ":$GW_PORT " && return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+# Waits (up to ~5 s) for ktls_echo's line about connection number $1.
+echo_line() {
+    for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+        line=$(grep '^ktls_echo:' /tmp/echo.log | sed -n "${1}p")
+        [ -n "$line" ] && { echo "$line"; return; }
+        sleep 0.25
+    done
+    echo "ktls_echo: no report"
+}
+
+echo_count=0
+while read -r name kind version cipher a1 a2 a3; do
+    [ -z "$name" ] && continue
+    case "$name" in \#*) continue ;; esac
+    tx0=$(stat TlsTxSw); rx0=$(stat TlsRxSw); de0=$(stat TlsDecryptError)
+    ok=1; why=""
+    if [ "$kind" = echo ]; then
+        echo_count=$((echo_count + 1))
+        timeout 60 ktls_client 127.0.0.1 $ECHO_PORT "$version" "$cipher" $CA echo "$a1" < /dev/null \
+            > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 1 /tmp/client.err | sed "s/^ktls_client: //")"; }
+        server=$(echo_line $echo_count)
+        case "$server" in "ktls_echo: OK"*) ;; *) ok=0; why="$why; $server" ;; esac
+        detail="$(head -n 1 /tmp/client.err | sed 's/^ktls_client: //'), $a1 bytes echoed"
+        mode=ktls
+    else
+        mode=$a3
+        if ! start_gateway "$mode"; then
+            ok=0; why="gateway did not start: $(tail -n 3 /tmp/gw-$mode.log | tr '\n' ' ')"
+        else
+            rm -f /tmp/expect
+            i=0; while [ $i -lt "$a2" ]; do cat "/ktls/www$a1" >> /tmp/expect; i=$((i + 1)); done
+            timeout 60 ktls_client 127.0.0.1 $GW_PORT "$version" "$cipher" $CA get "$a1" "$a2" < /dev/null \
+                > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 1 /tmp/client.err | sed "s/^ktls_client: //")"; }
+            if [ $ok = 1 ] && ! cmp -s /tmp/client.out /tmp/expect; then
+                ok=0; why="body differs ($(wc -c < /tmp/client.out) bytes, want $(wc -c < /tmp/expect))"
+            fi
+        fi
+        detail="$(head -n 1 /tmp/client.err | sed 's/^ktls_client: //'), $a2 x $a1 through the gateway ($mode)"
+    fi
+    sleep 0.2   # the server's close runs after the client's exit
+    tx1=$(stat TlsTxSw); rx1=$(stat TlsRxSw); de1=$(stat TlsDecryptError)
+    counters="TlsTxSw $tx0->$tx1 TlsRxSw $rx0->$rx1"
+    if [ "$mode" = ktls ]; then
+        [ "$tx1" -gt "$tx0" ] || { ok=0; why="$why; kernel did not take TX ($counters)"; }
+        [ "$rx1" -gt "$rx0" ] || { ok=0; why="$why; kernel did not take RX ($counters)"; }
+    else
+        [ "$tx1" = "$tx0" ] && [ "$rx1" = "$rx0" ] || { ok=0; why="$why; kTLS used with ssl_ktls off ($counters)"; }
+    fi
+    [ "$de1" = "$de0" ] || { ok=0; why="$why; TlsDecryptError $de0->$de1"; }
+    if [ $ok = 1 ]; then
+        say "KTLS-RESULT PASS $name: $detail; $counters"
+    else
+        say "KTLS-RESULT FAIL $name: ${why#; }"
+        [ "$kind" = gateway ] && tail -n 5 "/tmp/gw-$mode.log" > /dev/console
+    fi
+done < /ktls/cases
+
+say "KTLS-STAT $(tr -s ' \n' ' ' < /proc/net/tls_stat)"
+say "KTLS-END"
+poweroff -f

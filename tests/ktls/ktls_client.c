@@ -1,0 +1,250 @@
+/* ktls_client: a TLS client (wolfSSL, userspace record layer) whose version
+ * and cipher are fixed, for the kTLS VM test.
+ *
+ *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N
+ *       sends "N\n" and N pattern bytes in uneven writes, expects them back,
+ *       then the server's close_notify, and answers with its own.
+ *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem get PATH [COUNT]
+ *       COUNT (default 1) GET requests for PATH on one connection (the last
+ *       with "Connection: close"); each answer must be 200 and its body goes
+ *       to stdout.
+ *
+ * CIPHER is one wolfSSL suite name, so the negotiation can only land on it.
+ * The certificate is verified against CA.pem for the name "localhost".
+ * stderr gets one line with what was negotiated; exit 0 only if everything
+ * above held. Every read has a timeout: a broken server fails, never hangs. */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define IO_TIMEOUT_S 20
+
+static WOLFSSL *ssl;
+static unsigned char rbuf[1 << 16];
+static size_t rlen, roff;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "ktls_client: FAIL %s\n", what);
+    exit(1);
+}
+
+static unsigned char pattern(size_t i)
+{
+    return (unsigned char)(i * 131 + (i >> 9));
+}
+
+static void write_all(const void *p, size_t len)
+{
+    if (len && wolfSSL_write(ssl, p, (int)len) != (int)len)
+        die("write");
+}
+
+/* Buffered reads for the HTTP parser: returns bytes available (> 0), or 0
+ * when the server closed (close_notify or EOF). */
+static size_t fill(void)
+{
+    int n;
+
+    if (roff < rlen)
+        return rlen - roff;
+    n = wolfSSL_read(ssl, rbuf, sizeof(rbuf));
+    if (n <= 0) {
+        int e = wolfSSL_get_error(ssl, n);
+        if (e == WOLFSSL_ERROR_ZERO_RETURN || e == SOCKET_PEER_CLOSED_E || n == 0)
+            return 0;
+        fprintf(stderr, "ktls_client: read error %d\n", e);
+        die("read");
+    }
+    rlen = (size_t)n;
+    roff = 0;
+    return rlen;
+}
+
+static int getbyte(void)
+{
+    return fill() ? rbuf[roff++] : -1;
+}
+
+/* One header or status line without its CRLF; die at EOF. */
+static void getline_crlf(char *out, size_t cap)
+{
+    size_t n = 0;
+    int c;
+
+    while ((c = getbyte()) != '\n') {
+        if (c < 0)
+            die("EOF inside the response head");
+        if (c != '\r' && n + 1 < cap)
+            out[n++] = (char)c;
+    }
+    out[n] = '\0';
+}
+
+static void copy_body(size_t len)
+{
+    while (len > 0) {
+        size_t n = fill(), take;
+        if (n == 0)
+            die("EOF inside the body");
+        take = n < len ? n : len;
+        fwrite(rbuf + roff, 1, take, stdout);
+        roff += take;
+        len -= take;
+    }
+}
+
+/* Reads one response; its body goes to stdout. */
+static void read_response(void)
+{
+    char line[8192];
+    long clen = -1;
+    int chunked = 0, status = 0;
+
+    getline_crlf(line, sizeof(line));
+    if (sscanf(line, "HTTP/1.%*d %d", &status) != 1 || status != 200) {
+        fprintf(stderr, "ktls_client: status line: %s\n", line);
+        die("not a 200 answer");
+    }
+    for (;;) {
+        getline_crlf(line, sizeof(line));
+        if (line[0] == '\0')
+            break;
+        if (strncasecmp(line, "content-length:", 15) == 0)
+            clen = strtol(line + 15, NULL, 10);
+        else if (strncasecmp(line, "transfer-encoding:", 18) == 0 && strstr(line, "chunked"))
+            chunked = 1;
+    }
+    if (chunked) {
+        for (;;) {
+            size_t size;
+            getline_crlf(line, sizeof(line));
+            size = strtoul(line, NULL, 16);
+            if (size == 0)
+                break;
+            copy_body(size);
+            getline_crlf(line, sizeof(line));
+        }
+        getline_crlf(line, sizeof(line));   /* no trailers expected */
+    } else if (clen >= 0) {
+        copy_body((size_t)clen);
+    } else {
+        while (fill()) {               /* body up to the close */
+            fwrite(rbuf + roff, 1, rlen - roff, stdout);
+            roff = rlen;
+        }
+    }
+}
+
+static void do_get(const char *path, int count)
+{
+    char req[1024];
+
+    for (int i = 1; i <= count; i++) {
+        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", path,
+                         i == count ? "Connection: close\r\n" : "");
+        write_all(req, (size_t)n);
+        read_response();
+    }
+}
+
+static void do_echo(size_t len)
+{
+    unsigned char *out = malloc(len + 1), *back = malloc(len + 1);
+    char head[32];
+    size_t off = 0, got = 0, step = 1;
+    int n;
+
+    if (!out || !back)
+        die("malloc");
+    for (size_t i = 0; i < len; i++)
+        out[i] = pattern(i);
+    n = snprintf(head, sizeof(head), "%zu\n", len);
+    write_all(head, (size_t)n);
+    /* Uneven writes: records of many sizes reach the kernel's RX path. */
+    while (off < len) {
+        size_t take = len - off < step ? len - off : step;
+        write_all(out + off, take);
+        off += take;
+        step = step * 3 + 7;
+        if (step > 16384)
+            step = 1000;
+    }
+    while (got < len) {
+        n = wolfSSL_read(ssl, back + got, (int)(len - got));
+        if (n <= 0)
+            die("echo came back short");
+        got += (size_t)n;
+    }
+    if (memcmp(out, back, len) != 0)
+        die("echo differs from what was sent");
+    n = wolfSSL_read(ssl, back, 1);
+    if (n != 0 && wolfSSL_get_error(ssl, n) != WOLFSSL_ERROR_ZERO_RETURN)
+        die("no close_notify after the echo");
+    free(out);
+    free(back);
+}
+
+int main(int argc, char **argv)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
+    WOLFSSL_CTX *ctx;
+    int fd, tls13;
+
+    if (argc < 8 || (strcmp(argv[6], "echo") != 0 && strcmp(argv[6], "get") != 0)) {
+        fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT]\n");
+        return 2;
+    }
+    tls13 = strcmp(argv[3], "1.3") == 0;
+    wolfSSL_Init();
+    ctx = wolfSSL_CTX_new(tls13 ? wolfTLSv1_3_client_method() : wolfTLSv1_2_client_method());
+    if (!ctx || wolfSSL_CTX_set_cipher_list(ctx, argv[4]) != WOLFSSL_SUCCESS)
+        die("cipher list");
+    if (wolfSSL_CTX_load_verify_locations(ctx, argv[5], NULL) != WOLFSSL_SUCCESS)
+        die("CA file");
+    wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
+
+    if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1)
+        die("HOST must be an IPv4 address");
+    sa.sin_port = htons((unsigned short)atoi(argv[2]));
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        die("connect");
+
+    ssl = wolfSSL_new(ctx);
+    if (!ssl || wolfSSL_set_fd(ssl, fd) != WOLFSSL_SUCCESS)
+        die("wolfSSL_new");
+    wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, "localhost", 9);
+    wolfSSL_check_domain_name(ssl, "localhost");
+    if (wolfSSL_connect(ssl) != WOLFSSL_SUCCESS) {
+        char msg[80];
+        fprintf(stderr, "ktls_client: handshake error %d: %s\n", wolfSSL_get_error(ssl, 0),
+                wolfSSL_ERR_error_string((unsigned long)wolfSSL_get_error(ssl, 0), msg));
+        die("handshake");
+    }
+    fprintf(stderr, "ktls_client: %s %s\n", wolfSSL_get_version(ssl), wolfSSL_get_cipher_name(ssl));
+
+    if (strcmp(argv[6], "echo") == 0)
+        do_echo(strtoul(argv[7], NULL, 10));
+    else
+        do_get(argv[7], argc > 8 ? atoi(argv[8]) : 1);
+
+    wolfSSL_shutdown(ssl);   /* our close_notify: the echo server waits for it */
+    fflush(stdout);
+    wolfSSL_free(ssl);
+    close(fd);
+    wolfSSL_CTX_free(ctx);
+    return 0;
+}
