@@ -68,6 +68,7 @@ struct gw_conn {
     uint16_t inflight; /* ring operations submitted and not yet finally completed */
     uint32_t sending;  /* bytes at the head of `out` that the send in flight covers */
     uint32_t requests; /* requests carried so far (keepalive_requests) */
+    uint64_t number;   /* serial number of an accepted connection, process-wide (nginx's $connection) */
     gw_segq_t out;     /* output, in order */
     gw_timer_t timer;
     const gw_conn_ops_t *ops;

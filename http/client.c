@@ -269,8 +269,11 @@ void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l)
 {
     const gw_http_addr_t *a = l->ctx;
 
+    static _Atomic uint64_t serial;
+
     c->ops = &gw_client_ops;
     c->ctx = a;
+    c->number = ++serial;
     gw_conn_recv_start(w, c);
     /* nginx waits client_header_timeout for the first byte of a new connection. */
     gw_conn_timer(w, c, a->dflt->lc.client_header_timeout);

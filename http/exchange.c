@@ -78,6 +78,7 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     req->conn_close = req->head_lf = req->up_sent = 0;
     req->error_page = 0;
     req->ep_status = 0;
+    req->request_id[0] = req->request_id[1] = 0;
     req->dechunk = req->head_sent = req->in_1xx = req->up_paused = req->retried = req->rs_started = 0;
 }
 

@@ -29,6 +29,10 @@ typedef struct gw_http_lconf {
     uint64_t proxy_next_upstream_timeout; /* ms, 0 = no limit */
 } gw_http_lconf_t;
 
+/* Header rewriting settings of one level (headers.h); the same position in
+ * every level's struct (after lc and ans), so one setter serves all three. */
+typedef struct gw_hconf gw_hconf_t;
+
 /* proxy_next_upstream conditions (nginx's names). */
 enum {
     GW_FT_ERROR = 1u << 0,
@@ -84,6 +88,7 @@ enum { GW_ANS_OWN_PAGES = 1, GW_ANS_OWN_RULES = 2, GW_ANS_OWN_ROOT = 4 };
 typedef struct gw_http_loc {
     gw_http_lconf_t lc;
     gw_http_ans_t ans;
+    gw_hconf_t *hconf; /* proxy_set_header, add_header, ... (conf_headers.c) */
     char *match; /* the location's URI */
     uint32_t match_len;
     uint8_t exact;            /* location = /x */
@@ -108,6 +113,7 @@ typedef struct gw_http_listen_conf {
 typedef struct gw_http_srv {
     gw_http_lconf_t lc;
     gw_http_ans_t ans;
+    gw_hconf_t *hconf;
     char **names; /* server_name, lower-cased */
     uint32_t nnames;
     gw_http_loc_t **locs; /* exact matches first, then prefixes longest first */
@@ -129,6 +135,7 @@ typedef struct gw_http_addr {
 typedef struct gw_http_conf {
     gw_http_lconf_t lc;
     gw_http_ans_t ans;
+    gw_hconf_t *hconf;
     gw_http_srv_t **srvs;
     uint32_t nsrvs;
     gw_http_addr_t **addrs;

@@ -8,6 +8,7 @@
 
 extern const gw_module_t gw_http_module;
 extern const gw_conf_cmd_t gw_http_cmds[];
+extern const gw_module_t gw_http_headers_module; /* conf_headers.c */
 
 /* A connection was accepted on a listen whose ctx is a gw_http_addr_t. */
 void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l);

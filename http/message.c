@@ -119,6 +119,16 @@ int gw_msg_field_done(gw_msg_t *m)
     h->name_len = m->len - h->name;
     h->value = m->len; /* a value may be empty: llhttp then calls no on_header_value */
     h->id = classify(m->buf + h->name, h->name_len);
+    h->hash = gw_hdr_hash(m->buf + h->name, h->name_len);
+    h->flags = 0;
+    for (uint32_t i = 0; i < h->name_len; i++) {
+        unsigned char c = (unsigned char)m->buf[h->name + i];
+
+        if (c == '_')
+            h->flags |= GW_HF_UNDERSCORE;
+        else if (!((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && !(c >= '0' && c <= '9') && c != '-')
+            h->flags |= GW_HF_INVALID;
+    }
     m->phase = PHASE_VALUE;
     return GW_MSG_OK;
 }

@@ -25,10 +25,18 @@ enum gw_hdr_id {
     GW_H_EXPECT,
 };
 
+/* What a header name holds besides [A-Za-z0-9-] (nginx's valid names; see headers.c). */
+enum {
+    GW_HF_UNDERSCORE = 1u << 0, /* an '_' */
+    GW_HF_INVALID = 1u << 1,    /* any other character ('.', '!', ...) */
+};
+
 typedef struct gw_hdr {
     uint32_t name, name_len;   /* offsets into the store */
     uint32_t value, value_len;
+    uint32_t hash;             /* gw_hdr_hash() of the name, computed once while parsing */
     uint8_t id;                /* enum gw_hdr_id */
+    uint8_t flags;             /* GW_HF_* */
 } gw_hdr_t;
 
 typedef struct gw_msg {
@@ -68,6 +76,21 @@ static inline const char *gw_msg_str(const gw_msg_t *m, uint32_t off)
 static inline gw_hdr_t *gw_msg_last(gw_msg_t *m)
 {
     return &m->h[m->n - 1];
+}
+
+/* FNV-1a over the lower-cased name: header names configured (proxy_set_header,
+ * proxy_hide_header, ...) are hashed the same way once at load, so a request's
+ * headers are matched against them by an integer compare first. */
+static inline uint32_t gw_hdr_hash(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c | 0x20 : c)) * 16777619u;
+    }
+    return h;
 }
 
 /* Case-insensitive comma-separated token search: does `value` list `token`? */

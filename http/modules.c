@@ -16,6 +16,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_balancer_module,
     &gw_http_module,
     &gw_answers_module,
+    &gw_http_headers_module, /* after http: its init_cycle needs the locations resolved */
     NULL,
 };
 

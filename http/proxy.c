@@ -334,7 +334,7 @@ static int response_head(gw_worker_t *w, gw_http_req_t *req)
         req->keepalive = 0; /* the end of the body is the end of the connection */
     if (w->stopping || req->client->wc != w->cur)
         req->keepalive = 0; /* stopping, or a reload made this connection's configuration old */
-    req->up_keepalive = llhttp_should_keep_alive(rs) != 0;
+    req->up_keepalive = llhttp_should_keep_alive(rs) != 0 && !req->up_conn_close;
     head = gw_response_client_head(req, &len);
     if (head == NULL) {
         upstream_error(w, req, 0, 500, "out of memory building the response head", ENOMEM);

@@ -52,6 +52,7 @@ typedef struct gw_http_req {
     gw_pick_ctx_t pick; /* balancing state across this request's attempts (tried peers) */
     char key[128];      /* the evaluated `hash` key, when it fits */
     char *key_long;     /* ... or on the heap when it does not (nginx hashes the whole key) */
+    uint64_t request_id[2]; /* $request_id, drawn when first used (0, 0: not yet) */
 
     uint64_t start_us;   /* when the request's first byte arrived (w->now_us) */
     uint64_t body_bytes; /* request body bytes so far (decoded) */
@@ -85,6 +86,8 @@ typedef struct gw_http_req {
     unsigned conn_close : 1;    /* the request said Connection: close */
     unsigned head_lf : 1;       /* the head bytes seen so far end with LF (obs-fold check) */
     unsigned error_page : 1;    /* an error_page was applied: no second one (nginx's recursive_error_pages off) */
+    unsigned up_conn_close : 1; /* the head sent upstream says Connection: close: never pool it */
+    unsigned up_upgrade : 1;    /* the head sent upstream carries an Upgrade header */
 } gw_http_req_t;
 
 /* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "core/gw.h"
+#include "headers.h"
 #include "request.h"
 
 static gw_http_req_t *req_of(llhttp_t *p)
@@ -356,26 +357,13 @@ void gw_request_path(const gw_http_req_t *req, const char **path, uint32_t *len)
     *len = t.path_len;
 }
 
-/* Appenders over a sized buffer: the length is computed first, so no bounds checks in between. */
-static char *put(char *p, const char *s, size_t n)
+char *gw_request_upstream_head(gw_http_req_t *req, uint32_t *out_len)
 {
-    memcpy(p, s, n);
-    return p + n;
-}
-
-#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
-
-char *gw_request_upstream_head(const gw_http_req_t *req, uint32_t *out_len)
-{
-    const gw_msg_t *m = &req->in;
     const gw_http_loc_t *loc = req->loc;
-    const char *method = llhttp_method_name((llhttp_method_t)req->rq.method);
-    size_t mlen = strlen(method);
     uint32_t tail_off = 0;
-    int keepalive = req->rt->u->keepalive > 0;
     gw_target_t t;
-    size_t need;
-    char *head, *p;
+    gw_iov_t uri[3];
+    uint32_t n = 0;
 
     /* Always origin-form upstream. proxy_pass with a URI part replaces the
      * matched location prefix (location /api/ + proxy_pass http://b/ sends
@@ -383,53 +371,9 @@ char *gw_request_upstream_head(const gw_http_req_t *req, uint32_t *out_len)
     gw_request_target(req, &t);
     if (loc->proxy_uri && t.path_len >= loc->match_len)
         tail_off = loc->match_len;
-
-    need = mlen + 1 + (loc->proxy_uri ? loc->proxy_uri_len : 0) + t.path_len + t.query_len + sizeof(" HTTP/1.1\r\n") +
-           sizeof("Host: \r\n") + loc->proxy_host_len + sizeof("Connection: close\r\n") +
-           sizeof("Transfer-Encoding: chunked\r\n") + 2;
-    for (uint32_t i = 0; i < m->n; i++)
-        need += m->h[i].name_len + m->h[i].value_len + 4;
-    head = malloc(need);
-    if (head == NULL)
-        return NULL;
-
-    p = put(head, method, mlen);
-    *p++ = ' ';
     if (loc->proxy_uri)
-        p = put(p, loc->proxy_uri, loc->proxy_uri_len);
-    p = put(p, t.path + tail_off, t.path_len - tail_off);
-    p = put(p, t.query, t.query_len);
-    p = PUT_LIT(p, " HTTP/1.1\r\nHost: ");
-    p = put(p, loc->proxy_host, loc->proxy_host_len);
-    p = PUT_LIT(p, "\r\n");
-    /* nginx sends "Connection: close" unless the upstream keeps connections. */
-    if (!keepalive)
-        p = PUT_LIT(p, "Connection: close\r\n");
-    for (uint32_t i = 0; i < m->n; i++) {
-        const gw_hdr_t *h = &m->h[i];
-
-        switch (h->id) {
-        case GW_H_HOST:
-        case GW_H_CONNECTION:
-        case GW_H_KEEP_ALIVE:
-        case GW_H_PROXY_CONNECTION:
-        case GW_H_TE:
-        case GW_H_TRAILER:
-        case GW_H_UPGRADE:
-        case GW_H_EXPECT: /* we answered 100-continue ourselves */
-            continue;
-        case GW_H_TRANSFER_ENCODING: /* checked to be exactly "chunked"; the body is forwarded as is */
-            p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
-            continue;
-        default:
-            break;
-        }
-        p = put(p, m->buf + h->name, h->name_len);
-        p = PUT_LIT(p, ": ");
-        p = put(p, m->buf + h->value, h->value_len);
-        p = PUT_LIT(p, "\r\n");
-    }
-    p = PUT_LIT(p, "\r\n");
-    *out_len = (uint32_t)(p - head);
-    return head;
+        uri[n++] = (gw_iov_t){loc->proxy_uri, loc->proxy_uri_len};
+    uri[n++] = (gw_iov_t){t.path + tail_off, t.path_len - tail_off};
+    uri[n++] = (gw_iov_t){t.query, t.query_len};
+    return gw_headers_upstream_head(req, uri, n, out_len);
 }

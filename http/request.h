@@ -42,7 +42,7 @@ void gw_request_target(const gw_http_req_t *req, gw_target_t *t);
 /* The path of the target, without the query. */
 void gw_request_path(const gw_http_req_t *req, const char **path, uint32_t *len);
 
-/* The head to send upstream, malloc'ed; NULL when out of memory. */
-char *gw_request_upstream_head(const gw_http_req_t *req, uint32_t *len);
+/* The head to send upstream, malloc'ed; NULL when out of memory (see gw_headers_upstream_head). */
+char *gw_request_upstream_head(gw_http_req_t *req, uint32_t *len);
 
 #endif

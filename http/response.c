@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "headers.h"
 #include "response.h"
 
 static gw_http_req_t *req_of(llhttp_t *p)
@@ -151,7 +152,7 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
     int chunked = (req->rs.flags & F_CHUNKED) && !req->dechunk;
     const char *reason = m->buf;
     uint32_t reason_len = m->line_len;
-    size_t need;
+    size_t need, added, room;
     char *head, *p;
 
     if (reason_len == 0) {
@@ -162,12 +163,15 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
            sizeof("Connection: keep-alive\r\n") + 2;
     for (uint32_t i = 0; i < m->n; i++)
         need += m->h[i].name_len + m->h[i].value_len + 4;
-    head = malloc(need);
+    need += GW_HEADERS_OWN_MAX;
+    room = 512; /* add_header's lines usually fit; if not, they are written again with the room they need */
+    head = malloc(need + room);
     if (head == NULL)
         return NULL;
     p = head + sprintf(head, "HTTP/1.1 %03u ", req->status);
     p = put(p, reason, reason_len);
     p = PUT_LIT(p, "\r\n");
+    p += gw_headers_response_own(req, 1, p);
     for (uint32_t i = 0; i < m->n; i++) {
         const gw_hdr_t *h = &m->h[i];
 
@@ -181,6 +185,8 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
         case GW_H_TRANSFER_ENCODING:
             continue;
         default:
+            if (!gw_headers_pass_response(req, h))
+                continue;
             break;
         }
         p = put(p, m->buf + h->name, h->name_len);
@@ -188,6 +194,20 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
         p = put(p, m->buf + h->value, h->value_len);
         p = PUT_LIT(p, "\r\n");
     }
+    added = gw_headers_response_added(req, req->status, p, room);
+    if (added > room) {
+        size_t at = (size_t)(p - head);
+        char *grown = realloc(head, need + added);
+
+        if (grown == NULL) {
+            free(head);
+            return NULL;
+        }
+        head = grown;
+        p = head + at;
+        gw_headers_response_added(req, req->status, p, added);
+    }
+    p += added;
     /* A HEAD response keeps the framing a GET would get; 204/304 have none. */
     if (chunked && req->status != 204 && req->status != 304)
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");

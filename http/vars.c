@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
+#include "headers.h"
 #include "request.h"
 #include "vars.h"
 
@@ -48,33 +50,52 @@ static const gw_conn_t *client(const gw_http_req_t *req)
 
 /* ---- header lookups ---- */
 
-/* The first header whose name matches `name` with '_' standing for '-', case-insensitively. */
-static const gw_hdr_t *find_header(const gw_msg_t *m, const char *name, size_t len)
+/* Does header h carry the name `name` with '_' standing for '-', case-insensitively ($http_NAME)? */
+static int name_matches(const gw_msg_t *m, const gw_hdr_t *h, const char *name, size_t len)
 {
+    const char *hn = m->buf + h->name;
+
+    if (h->name_len != len)
+        return 0;
+    for (size_t k = 0; k < len; k++) {
+        char a = (char)tolower((unsigned char)hn[k]), b = (char)tolower((unsigned char)name[k]);
+
+        if (a != b && !(a == '-' && b == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Every header named `name`, values joined with `sep` (nginx 1.23 and later
+ * join repeated headers; Cookie with "; ", the rest with ", "). Headers nginx
+ * ignores (invalid names) are not seen.
+ */
+static size_t join_headers(const gw_http_req_t *req, const char *name, size_t len, const char *sep, char *out,
+                           size_t cap)
+{
+    const gw_msg_t *m = &req->in;
+    size_t n = 0;
+    int first = 1;
+
     for (uint32_t i = 0; i < m->n; i++) {
         const gw_hdr_t *h = &m->h[i];
-        const char *hn = m->buf + h->name;
-        size_t k;
 
-        if (h->name_len != len)
+        if (!name_matches(m, h, name, len) || (h->flags && req->client && gw_headers_ignored(req, h)))
             continue;
-        for (k = 0; k < len; k++) {
-            char a = (char)tolower((unsigned char)hn[k]), b = (char)tolower((unsigned char)name[k]);
-
-            if (a != b && !(a == '-' && b == '_'))
-                break;
-        }
-        if (k == len)
-            return h;
+        if (!first)
+            n += put(out + (n < cap ? n : cap), n < cap ? cap - n : 0, sep, strlen(sep));
+        n += put(out + (n < cap ? n : cap), n < cap ? cap - n : 0, m->buf + h->value, h->value_len);
+        first = 0;
     }
-    return NULL;
+    return n;
 }
 
 static size_t get_http(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
-    const gw_hdr_t *h = find_header(&req->in, arg, arg_len);
+    int cookie = arg_len == 6 && strncasecmp(arg, "cookie", 6) == 0;
 
-    return h ? put(out, cap, req->in.buf + h->value, h->value_len) : 0;
+    return join_headers(req, arg, arg_len, cookie ? "; " : ", ", out, cap);
 }
 
 /* $cookie_NAME: the value of NAME in the Cookie header(s). */
@@ -138,6 +159,8 @@ static size_t get_host(const gw_http_req_t *req, const char *arg, size_t arg_len
 
     /* the request line's host, else Host, else the server's name; lower-cased, no port (nginx) */
     gw_request_host(req, &h, &n);
+    if (n > 1 && h[n - 1] == '.')
+        n--; /* "example.com." is example.com */
     if (n)
         return put_lower(out, cap, h, n);
     if (req->srv && req->srv->nnames)
@@ -176,15 +199,13 @@ static size_t get_remote_port(const gw_http_req_t *req, const char *arg, size_t 
     return client(req)->peer.family ? put(out, cap, buf, (size_t)n) : 0;
 }
 
+/* Every X-Forwarded-For of the request joined, then the client's address. */
 static size_t get_proxy_add_xff(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
-    const gw_hdr_t *h = find_header(&req->in, "x-forwarded-for", 15);
-    size_t n = 0;
+    size_t n = join_headers(req, "x_forwarded_for", 15, ", ", out, cap);
 
-    if (h && h->value_len) {
-        n += put(out, cap, req->in.buf + h->value, h->value_len);
+    if (n)
         n += put(out + (n < cap ? n : cap), cap > n ? cap - n : 0, ", ", 2);
-    }
     return n + get_remote_addr(req, NULL, 0, out + (n < cap ? n : cap), cap > n ? cap - n : 0);
 }
 
@@ -193,9 +214,15 @@ static size_t get_scheme(const gw_http_req_t *req, const char *arg, size_t arg_l
     return put(out, cap, "http", 4);
 }
 
+/* The target as sent, less the scheme and authority of an absolute-form one. */
 static size_t get_request_uri(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
-    return put(out, cap, req->in.buf, req->in.line_len);
+    gw_target_t t;
+    size_t n;
+
+    gw_request_target(req, &t);
+    n = put(out, cap, t.path, t.path_len);
+    return n + put(out + (n < cap ? n : cap), cap > n ? cap - n : 0, t.query, t.query_len);
 }
 
 static size_t get_uri(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
@@ -219,7 +246,7 @@ static size_t get_is_args(const gw_http_req_t *req, const char *arg, size_t arg_
     gw_target_t t;
 
     gw_request_target(req, &t);
-    return t.query_len ? put(out, cap, "?", 1) : 0;
+    return t.query_len > 1 ? put(out, cap, "?", 1) : 0;
 }
 
 static size_t get_request_method(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
@@ -249,19 +276,30 @@ static size_t get_server_port(const gw_http_req_t *req, const char *arg, size_t 
     return put(out, cap, buf, (size_t)n);
 }
 
+static int is_wildcard(const gw_addr_t *a)
+{
+    static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+
+    if (a->ss.ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr, &any6, sizeof(any6)) == 0;
+    return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
 static size_t get_server_addr(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
+    gw_addr_t local;
     char buf[64];
     const gw_addr_t *a = listen_addr(req);
     const void *ip;
 
     /* A wildcard listen does not say which address was reached: ask the
      * socket (a syscall, only for configurations that use this variable). */
-    if (getsockname(client(req)->fd, (struct sockaddr *)&ss, &sl) == 0 &&
-        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
-        a = &(gw_addr_t){.ss = ss, .len = sl};
+    if (is_wildcard(a)) {
+        local.len = sizeof(local.ss);
+        if (getsockname(client(req)->fd, (struct sockaddr *)&local.ss, &local.len) == 0 &&
+            (local.ss.ss_family == AF_INET || local.ss.ss_family == AF_INET6))
+            a = &local;
+    }
     ip = a->ss.ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr
                                      : (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
     if (inet_ntop(a->ss.ss_family, ip, buf, sizeof(buf)) == NULL)
@@ -277,6 +315,84 @@ static size_t get_proxy_host(const gw_http_req_t *req, const char *arg, size_t a
 static size_t get_server_protocol(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
     return put(out, cap, req->rq.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1", 8);
+}
+
+/* $proxy_port: the port of proxy_pass's address (80 when it names none). */
+static size_t get_proxy_port(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    const char *h, *colon;
+    uint32_t n;
+
+    if (req->loc == NULL || req->loc->proxy_host == NULL)
+        return 0;
+    h = req->loc->proxy_host;
+    n = req->loc->proxy_host_len;
+    colon = memrchr(h, ':', n);
+    if (colon == NULL || memchr(colon, ']', (size_t)(h + n - colon)))
+        return put(out, cap, "80", 2);
+    return put(out, cap, colon + 1, (size_t)(h + n - colon - 1));
+}
+
+static size_t get_content_type(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return join_headers(req, "content_type", 12, ", ", out, cap);
+}
+
+static size_t get_content_length(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return join_headers(req, "content_length", 14, ", ", out, cap);
+}
+
+static size_t put_u64(char *out, size_t cap, uint64_t v)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+
+    return put(out, cap, buf, (size_t)n);
+}
+
+static size_t get_connection(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return put_u64(out, cap, client(req)->number);
+}
+
+static size_t get_connection_requests(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out,
+                                      size_t cap)
+{
+    return put_u64(out, cap, client(req)->requests);
+}
+
+/* splitmix64 over a per-thread state seeded by the kernel: unpredictable enough for an id, no lock, no syscall. */
+static uint64_t next_random(void)
+{
+    static __thread uint64_t state;
+    static __thread int seeded;
+    uint64_t z;
+
+    if (!seeded) {
+        if (getrandom(&state, sizeof(state), 0) != sizeof(state))
+            state = (uint64_t)(uintptr_t)&state ^ 0x9e3779b97f4a7c15ull;
+        seeded = 1;
+    }
+    z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* $request_id: 32 hex digits, drawn the first time the request uses it and the same after. */
+static size_t get_request_id(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    /* The id is a cache filled on first use: the request is otherwise read-only here. */
+    uint64_t *id = ((gw_http_req_t *)req)->request_id;
+    char buf[33];
+
+    while (id[0] == 0 && id[1] == 0) {
+        id[0] = next_random();
+        id[1] = next_random();
+    }
+    snprintf(buf, sizeof(buf), "%016llx%016llx", (unsigned long long)id[0], (unsigned long long)id[1]);
+    return put(out, cap, buf, 32);
 }
 
 static const struct {
@@ -301,6 +417,12 @@ static const struct {
     {"server_addr", get_server_addr},
     {"server_protocol", get_server_protocol},
     {"proxy_host", get_proxy_host},
+    {"proxy_port", get_proxy_port},
+    {"content_type", get_content_type},
+    {"content_length", get_content_length},
+    {"connection", get_connection},
+    {"connection_requests", get_connection_requests},
+    {"request_id", get_request_id},
 };
 
 static const struct {
@@ -351,18 +473,24 @@ gw_cv_t *gw_cv_compile(const char *text, char *msg, size_t size)
         piece_t piece = {0};
         const char *start = p;
 
-        if (*p == '$' && (is_name_char(p[1]) || (p[1] == '{' && strchr(p, '}')))) {
+        if (*p == '$') {
             int braced = p[1] == '{';
             const char *name = p + 1 + braced, *end = name;
 
             while (is_name_char(*end))
                 end++;
+            if (end == name) {
+                /* nginx: every '$' starts a variable; there is no escape */
+                snprintf(msg, size, "invalid variable name");
+                gw_cv_free(cv);
+                return NULL;
+            }
             if (braced && *end != '}') {
                 snprintf(msg, size, "the closing bracket in \"%.*s\" variable is missing", (int)(end - name), name);
                 gw_cv_free(cv);
                 return NULL;
             }
-            if (end == name || resolve(name, (size_t)(end - name), &piece) < 0) {
+            if (resolve(name, (size_t)(end - name), &piece) < 0) {
                 snprintf(msg, size, "unknown \"%.*s\" variable", (int)(end - name), name);
                 gw_cv_free(cv);
                 return NULL;
@@ -371,7 +499,7 @@ gw_cv_t *gw_cv_compile(const char *text, char *msg, size_t size)
         } else {
             /* a literal run up to the next variable */
             p++;
-            while (*p && !(*p == '$' && (is_name_char(p[1]) || p[1] == '{')))
+            while (*p && *p != '$')
                 p++;
             piece.text = strndup(start, (size_t)(p - start));
             piece.len = (size_t)(p - start);

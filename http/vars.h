@@ -16,9 +16,10 @@
 typedef struct gw_cv gw_cv_t;
 
 /*
- * Compile `text`. Variables: $name or ${name}; a `$` not followed by a name
- * is a literal. Returns NULL with msg filled ("unknown \"foo\" variable") on
- * an unknown variable or out of memory.
+ * Compile `text`. Variables: $name or ${name}, as nginx: a `$` not followed
+ * by a name is an error. Returns NULL with msg filled (nginx's words:
+ * "unknown \"foo\" variable", "invalid variable name", "the closing bracket
+ * in \"foo\" variable is missing") or on out of memory.
  */
 gw_cv_t *gw_cv_compile(const char *text, char *msg, size_t size);
 void gw_cv_free(gw_cv_t *cv);

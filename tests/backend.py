@@ -15,6 +15,9 @@ is chosen by the path:
   /headers            200 JSON {request_line, method, target, version,
                       headers: [[name, value], ...]} exactly as received
   /status/CODE        that status; 204 and 304 without a body
+  /respond?status=CODE&h=NAME:VALUE&h=...
+                      that status (default 200) with these response headers
+                      (repeat h for several, in order), body "respond\\n"
   /delay?ms=N         sleep N ms, then 200
   /chunked?n=N&size=S[&delay_ms=D][&seed=K]
                       chunked response: N chunks of S bytes of the
@@ -473,6 +476,12 @@ class Backend:
                    "version": req.version, "headers": [list(h) for h in req.headers]}
             body = (json.dumps(doc, indent=1) + "\n").encode()
             self._send(sock, req, 200, [("Content-Type", "application/json")], body, keep)
+        elif path == "/respond":
+            req.drain()
+            pairs = urllib.parse.parse_qsl(urllib.parse.urlsplit(self.respond_as or req.target).query)
+            code = num("status", 200)
+            headers = [tuple(v.split(":", 1)) for k, v in pairs if k == "h" and ":" in v]
+            self._send(sock, req, code, headers, b"respond\n", keep)
         elif path.startswith("/status/"):
             req.drain()
             try:

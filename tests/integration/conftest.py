@@ -136,22 +136,24 @@ def fill_placeholders(text, mapping):
     return _PLACEHOLDER.sub(sub, text)
 
 
-def nginxify(text, prefix):
+def nginxify(text, prefix, proxy_defaults=True):
     """What nginx needs on top of a gateway config, added without moving any
     line (so FILE:LINE in messages stays the same): `events {}` when there is
-    none, temp paths in the prefix, HTTP/1.1 without Connection to upstreams."""
+    none, temp paths in the prefix, HTTP/1.1 without Connection to upstreams
+    (our defaults; proxy_defaults=False leaves nginx's own)."""
     main = ""
     if os.geteuid() == 0:
         main += "user root; "           # workers must write temp files in the (0700) prefix
     if not re.search(r"(?m)^\s*events\s*\{", text):
         main += "events {} "
-    http = (" access_log off; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+    http = ((" access_log off; proxy_http_version 1.1; proxy_set_header Connection \"\";" if proxy_defaults
+             else " access_log off;") +
             " client_body_temp_path %s/client_body_temp; proxy_temp_path %s/proxy_temp; " % (prefix, prefix))
     text = re.sub(r"(?m)^(\s*http\s*\{)", lambda m: m.group(1) + http, text, count=1)
     return main + text
 
 
-def write_config(prefix, config, files=None, mapping=None):
+def write_config(prefix, config, files=None, mapping=None, nginx_proxy_defaults=True):
     """Write gateway.conf (and `files`, name -> text) into prefix; returns the
     config path. Placeholders are filled from mapping."""
     prefix = Path(prefix)
@@ -166,7 +168,7 @@ def write_config(prefix, config, files=None, mapping=None):
     conf = prefix / "gateway.conf"
     text = fill_placeholders(config, mapping)
     if NGINX:
-        text = nginxify(text, prefix)
+        text = nginxify(text, prefix, nginx_proxy_defaults)
     conf.write_text(text)
     return conf
 
@@ -175,7 +177,7 @@ class Gateway:
     """A running gateway (or nginx) process serving one config."""
 
     def __init__(self, binary, prefix, config, backends=(), workers=None, args=(), files=None,
-                 wait=True, **ports):
+                 wait=True, nginx_proxy_defaults=True, **ports):
         self.binary = binary
         self.prefix = Path(prefix)
         self.port = ports.pop("port", None) or free_port()
@@ -187,7 +189,7 @@ class Gateway:
             self.conf = None
             self.argv = [binary]
         else:
-            self.conf = write_config(self.prefix, config, files, mapping)
+            self.conf = write_config(self.prefix, config, files, mapping, nginx_proxy_defaults)
             self.argv = [binary, "-p", str(self.prefix), "-c", str(self.conf)]
         if workers is not None:
             self.argv += (["-g", "worker_processes %s;" % workers] if NGINX else ["--workers", str(workers)])
@@ -293,12 +295,15 @@ _CRASH = re.compile(r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|UndefinedBe
 
 @pytest.fixture
 def gateway(gateway_bin, tmp_path):
-    """gateway(config, backends=[...], workers=None, args=(), files={}, wait=True, **ports)
+    """gateway(config, backends=[...], workers=None, args=(), files={}, wait=True,
+    nginx_proxy_defaults=True, **ports)
     starts the binary on `config` (placeholders: {port} the listen port,
     {b0} {b1} ... the backends' ports, {dead} a port nobody listens on,
     {prefix}, and any **ports) and waits until {port} accepts. With config
     None, the command line is the binary and `args` only (quick mode; the
-    placeholders work in args too). Stopped with
+    placeholders work in args too). nginx_proxy_defaults=False runs nginx
+    without the proxy_http_version/Connection lines nginxify adds (to
+    compare with nginx's own defaults). Stopped with
     SIGTERM (then SIGKILL) after the test; a process that died on its own, or
     a crash or sanitizer report on its stderr, fails the test."""
     started = []

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/gw.h"
+#include "http/headers.h"
 #include "http/request.h"
 #include "tests/unit/test.h"
 
@@ -521,13 +522,20 @@ static char *upstream_head(const char *text, gw_http_loc_t *loc, uint32_t keepal
     gw_http_req_t *req = head_of(text, loc);
     uint32_t len = 0;
     char *head;
+    gw_conf_err_t err;
 
     memset(&u, 0, sizeof(u));
     memset(&rt, 0, sizeof(rt));
     u.keepalive = keepalive;
     rt.u = &u;
     req->rt = &rt;
+    /* nginx's default header settings, compiled for this location and upstream */
+    loc->upstream = &u;
+    CHECK_INT(gw_headers_conf_finish(loc, NULL, loc, &err), 0);
     head = gw_request_upstream_head(req, &len);
+    gw_headers_conf_free(loc->hconf);
+    loc->hconf = NULL;
+    loc->upstream = NULL;
     CHECK(head != NULL);
     snprintf(out, sizeof(out), "%.*s", (int)len, head ? head : "");
     CHECK_INT(strlen(out), len);
