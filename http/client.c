@@ -8,39 +8,120 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include "core/conn.h"
 #include "core/gw.h"
 #include "answers.h"
 #include "http.h"
 #include "proxy.h"
 #include "request.h"
+#include "route.h"
 
 /* ---- routing ---- */
 
-static const gw_http_srv_t *find_server(const gw_http_addr_t *a, const char *host, uint32_t len)
+/*
+ * Server, normalized URI and location for the head just read (route.c does
+ * the matching). Returns 0, or the status to answer (400 for a bad Host or
+ * path, 500 when a regex fails); *redirect is set for nginx's trailing-slash 301.
+ */
+static int route(gw_http_req_t *req, int *redirect)
 {
-    if (host && len) {
-        for (uint32_t i = 0; i < a->nsrvs; i++) {
-            const gw_http_srv_t *s = a->srvs[i];
+    const gw_http_addr_t *a = req->client->ctx;
+    const char *host, *path;
+    char hbuf[1024];
+    int hn = 0, rc;
+    uint32_t hlen, plen;
 
-            for (uint32_t k = 0; k < s->nnames; k++)
-                if (strlen(s->names[k]) == len && strncasecmp(s->names[k], host, len) == 0)
-                    return s;
-        }
+    gw_request_host(req, &host, &hlen);
+    if (host && hlen) {
+        hn = gw_route_host(host, hlen, hbuf, sizeof(hbuf));
+        if (hn < 0 && hlen <= sizeof(hbuf))
+            return 400; /* nginx: "client sent invalid host header" */
     }
-    return a->dflt;
+    req->srv = gw_route_server(a, hbuf, hn < 0 ? 0 : (uint32_t)hn);
+    gw_request_path(req, &path, &plen);
+    if (plen == 0 || (path[0] != '/' && !(plen == 1 && path[0] == '*')))
+        return 400;
+    req->uri = path;
+    req->uri_len = plen;
+    if (path[0] == '/' && gw_route_needs_normalize(path, plen)) {
+        int n;
+
+        req->uri_buf = malloc(plen);
+        if (req->uri_buf == NULL)
+            return 500;
+        n = gw_route_normalize(path, plen, req->uri_buf);
+        if (n < 0)
+            return 400;
+        req->uri = req->uri_buf;
+        req->uri_len = (uint32_t)n;
+        req->uri_quoted = memchr(path, '%', plen) != NULL;
+    }
+    rc = gw_route_location(req->srv, req->uri, req->uri_len, &req->loc, NULL);
+    if (rc == GW_ROUTE_ERROR)
+        return 500;
+    *redirect = rc == GW_ROUTE_REDIRECT;
+    return 0;
 }
 
+/* For error_page's internal redirects: the location a URI (already normalized) maps to. */
 const gw_http_loc_t *gw_http_find_location(const gw_http_srv_t *s, const char *path, uint32_t len)
 {
-    for (uint32_t i = 0; i < s->nlocs; i++) {
-        const gw_http_loc_t *l = s->locs[i];
+    const gw_http_loc_t *l;
 
-        if (l->exact ? (len == l->match_len && memcmp(path, l->match, len) == 0)
-                     : (len >= l->match_len && memcmp(path, l->match, l->match_len) == 0))
-            return l;
+    gw_route_location(s, path, len, &l, NULL);
+    return l;
+}
+
+/* nginx's 301 from "/docs" to "/docs/": Location is absolute, on the Host asked for (else our address). */
+static int redirect(gw_worker_t *w, gw_http_req_t *req)
+{
+    const gw_http_addr_t *a = req->client->ctx;
+    const char *host;
+    char hbuf[1024], ip[INET6_ADDRSTRLEN];
+    int hn = -1;
+    uint32_t hlen, len;
+    gw_target_t t;
+    char *resp;
+
+    gw_request_host(req, &host, &hlen);
+    if (host && hlen)
+        hn = gw_route_host(host, hlen, hbuf, sizeof(hbuf));
+    if (hn <= 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        ip[0] = '\0';
+        if (getsockname(req->client->fd, (struct sockaddr *)&ss, &sl) == 0)
+            inet_ntop(ss.ss_family,
+                      ss.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                              : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
+                      ip, sizeof(ip));
+        memcpy(hbuf, ip, strlen(ip));
+        hn = (int)strlen(ip);
     }
-    return NULL;
+    gw_request_target(req, &t);
+    gw_exchange_release_upstream(w, req, 0, 0);
+    if (gw_exchange_body_pending(req) || w->stopping || req->client->wc != w->cur)
+        req->keepalive = 0;
+    resp = gw_route_redirect_response(hbuf, (uint32_t)hn, gw_addr_port(&a->addr), req->loc->match,
+                                      req->loc->match_len, t.query, t.query_len, req->keepalive, req->is_head,
+                                      &len);
+    if (resp)
+        gw_conn_send_heap(w, req->client, resp, resp, len);
+    req->status = 301;
+    req->rs_state = GW_RS_DONE;
+    req->head_sent = 1;
+    if (!req->keepalive || resp == NULL) {
+        gw_conn_t *c = req->client;
+
+        gw_exchange_free(w, req);
+        gw_conn_finish(w, c, 1);
+        return GW_ERR;
+    }
+    return 0;
 }
 
 /* ---- parsing ---- */
@@ -56,18 +137,13 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
 {
     gw_conn_t *c = req->client;
     const gw_http_lconf_t *lc;
-    const char *host, *path;
-    uint32_t hlen, plen;
-    int status;
+    int status, to_slash = 0;
 
     c->requests++;
     req->is_head = req->rq.method == HTTP_HEAD;
-    gw_request_host(req, &host, &hlen);
-    req->srv = find_server(c->ctx, host, hlen);
-    gw_request_path(req, &path, &plen);
-    if (plen == 0 || (path[0] != '/' && !(plen == 1 && path[0] == '*')))
-        return gw_exchange_client_error(w, req, 400);
-    req->loc = gw_http_find_location(req->srv, path, plen);
+    status = route(req, &to_slash);
+    if (status)
+        return gw_exchange_client_error(w, req, (unsigned)status);
     lc = gw_exchange_lconf(req);
     /* No keep-alive when stopping or when a reload made this connection's configuration old. */
     if (lc->keepalive_timeout == 0 || c->requests >= lc->keepalive_requests || w->stopping || c->wc != w->cur)
@@ -76,6 +152,8 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
     if (status)
         return gw_exchange_client_error(w, req, (unsigned)status);
     req->rq_state = GW_RQ_BODY;
+    if (to_slash)
+        return redirect(w, req);
     status = gw_answers_route(w, req);
     if (status != GW_ANS_DECLINED)
         return status;
@@ -265,11 +343,36 @@ const gw_conn_ops_t gw_client_ops = {
     .on_stop = client_on_stop,
 };
 
+/* A wildcard socket that also serves specific addresses of its port: which one was connected to. */
+static const gw_http_addr_t *local_addr(const gw_http_addr_t *a, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return a;
+    for (uint32_t i = 0; i < a->nspecific; i++) {
+        const struct sockaddr_storage *x = &a->specific[i]->addr.ss;
+
+        if (x->ss_family != ss.ss_family)
+            continue;
+        if (ss.ss_family == AF_INET
+                ? ((const struct sockaddr_in *)x)->sin_addr.s_addr == ((struct sockaddr_in *)&ss)->sin_addr.s_addr
+                : memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+                         sizeof(struct in6_addr)) == 0)
+            return a->specific[i];
+    }
+    return a;
+}
+
 void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l)
 {
     const gw_http_addr_t *a = l->ctx;
 
     static _Atomic uint64_t serial;
+
+    if (a->nspecific)
+        a = local_addr(a, c->fd);
 
     c->ops = &gw_client_ops;
     c->ctx = a;

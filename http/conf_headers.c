@@ -393,8 +393,10 @@ static int init_cycle(gw_cycle_t *cy, gw_conf_err_t *err)
 
         if (finish(s, h->hconf, NULL, s->file, s->line, err) < 0)
             return -1;
+        /* a nested location inherits from the one around it (listed before it) */
         for (uint32_t k = 0; k < s->nlocs; k++)
-            if (finish(s->locs[k], s->hconf, s->locs[k], s->locs[k]->file, s->locs[k]->line, err) < 0)
+            if (finish(s->locs[k], s->locs[k]->parent ? s->locs[k]->parent->hconf : s->hconf, s->locs[k],
+                       s->locs[k]->file, s->locs[k]->line, err) < 0)
                 return -1;
     }
     return 0;

@@ -48,6 +48,7 @@ void gw_exchange_free(gw_worker_t *w, gw_http_req_t *req)
     gw_msg_free(&req->in);
     gw_msg_free(&req->out);
     free(req->key_long);
+    free(req->uri_buf);
     if (req->client)
         req->client->data = NULL;
     free(req);
@@ -62,6 +63,11 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     llhttp_resume(&req->rq);
     req->srv = NULL;
     req->loc = NULL;
+    free(req->uri_buf);
+    req->uri_buf = NULL;
+    req->uri = NULL;
+    req->uri_len = 0;
+    req->uri_quoted = 0;
     req->rt = NULL;
     req->peer = NULL;
     memset(&req->pick, 0, sizeof(req->pick));

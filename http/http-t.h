@@ -85,13 +85,42 @@ typedef struct gw_http_ans {
 
 enum { GW_ANS_OWN_PAGES = 1, GW_ANS_OWN_RULES = 2, GW_ANS_OWN_ROOT = 4 };
 
-typedef struct gw_http_loc {
+/* How a location matches (nginx's modifiers). */
+typedef enum gw_loc_kind {
+    GW_LOC_PREFIX,   /* location /x */
+    GW_LOC_EXACT,    /* location = /x */
+    GW_LOC_NOREGEX,  /* location ^~ /x: a prefix that, when longest, skips the regexes */
+    GW_LOC_REGEX,    /* location ~ re */
+    GW_LOC_REGEX_CI, /* location ~* re */
+    GW_LOC_NAMED,    /* location @name: reached only internally (error_page, ...) */
+} gw_loc_kind_t;
+
+typedef struct gw_http_loc gw_http_loc_t;
+typedef struct gw_http_srv gw_http_srv_t;
+struct gw_regex;
+
+/* The locations directly inside one level (a server or a location), as
+ * route.c searches them: static ones sorted by name, regexes in config order. */
+typedef struct gw_route_level {
+    gw_http_loc_t **statics; /* exact, prefix and ^~, sorted by name (byte order) */
+    uint32_t nstatics;
+    gw_http_loc_t **regexes; /* ~ and ~*, in config order */
+    uint32_t nregexes;
+} gw_route_level_t;
+
+struct gw_http_loc {
     gw_http_lconf_t lc;
     gw_http_ans_t ans;
     gw_hconf_t *hconf; /* proxy_set_header, add_header, ... (conf_headers.c) */
-    char *match; /* the location's URI */
+    char *match; /* the location's URI, regex or @name as written (without modifier) */
     uint32_t match_len;
-    uint8_t exact;            /* location = /x */
+    uint8_t exact;            /* location = /x (kind == GW_LOC_EXACT) */
+    uint8_t kind;             /* gw_loc_kind_t */
+    uint8_t auto_redirect;    /* proxy_pass and a name ending in '/': "/x" answers 301 to "/x/" */
+    struct gw_regex *re;      /* kind REGEX / REGEX_CI */
+    gw_http_loc_t *parent;    /* the enclosing location, NULL at server level */
+    gw_http_srv_t *srv;       /* the server it belongs to */
+    gw_route_level_t sub;     /* nested locations */
     char *proxy_pass;         /* as written, resolved in init_cycle */
     gw_upstream_t *upstream;  /* NULL: nothing to proxy to (404) */
     char *proxy_host;         /* nginx's $proxy_host: the Host sent upstream */
@@ -100,37 +129,61 @@ typedef struct gw_http_loc {
     uint32_t proxy_uri_len;
     const char *file;
     uint32_t line;
-} gw_http_loc_t;
+    const char *pp_file;      /* where proxy_pass was written */
+    uint32_t pp_line;
+};
 
 typedef struct gw_http_listen_conf {
     gw_addr_t addr;
     int default_server;
     int backlog;
+    int reuseport;
+    int bind;     /* bind, or reuseport: its own socket even beside a wildcard */
+    int options;  /* a socket option was given (nginx: "duplicate listen options") */
     const char *file;
     uint32_t line;
 } gw_http_listen_conf_t;
 
-typedef struct gw_http_srv {
+struct gw_http_srv {
     gw_http_lconf_t lc;
     gw_http_ans_t ans;
     gw_hconf_t *hconf;
-    char **names; /* server_name, lower-cased */
+    char **names; /* server_name as written, lower-cased unless a regex */
     uint32_t nnames;
-    gw_http_loc_t **locs; /* exact matches first, then prefixes longest first */
+    struct gw_regex **name_re; /* per name: the compiled ~regex, else NULL */
+    gw_http_loc_t **locs; /* every location of the server, nested ones too, in config order
+                           * (a parent before its children): for merging and freeing */
     uint32_t nlocs;
+    gw_route_level_t top; /* the server-level locations, as route.c searches them */
+    gw_http_loc_t **named; /* location @name */
+    uint32_t nnamed;
     gw_http_listen_conf_t *listens;
     uint32_t nlistens;
     const char *file;
     uint32_t line;
-} gw_http_srv_t;
+};
+
+struct gw_route_names;
 
 /* The servers sharing one listening address: a listen's ctx. */
-typedef struct gw_http_addr {
+typedef struct gw_http_addr gw_http_addr_t;
+struct gw_http_addr {
     gw_addr_t addr; /* as configured ($server_addr, $server_port) */
     gw_http_srv_t **srvs;
     uint32_t nsrvs;
     gw_http_srv_t *dflt;
-} gw_http_addr_t;
+    struct gw_route_names *names; /* server_name lookup (route.c) */
+    /* A wildcard address whose port also has specific addresses (listen 80 and
+     * listen 127.0.0.1:80): only the wildcard is bound, as nginx does, and an
+     * accepted connection picks its specific address by getsockname. */
+    gw_http_addr_t **specific;
+    uint32_t nspecific;
+    int backlog;      /* from the listen that set options, else 511 */
+    int bind;         /* a listen asked for its own socket (bind, reuseport) */
+    int options;      /* options were given once already */
+    const char *file; /* the first listen naming it, for bind errors */
+    uint32_t line;
+};
 
 typedef struct gw_http_conf {
     gw_http_lconf_t lc;

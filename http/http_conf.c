@@ -14,6 +14,7 @@
 #include "core/cycle.h"
 #include "conf_answers.h"
 #include "core/gw.h"
+#include "conf_route.h"
 #include "http.h"
 #include "vars.h"
 
@@ -96,14 +97,6 @@ static int set_next_upstream(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, 
                              gw_conf_err_t *err);
 static int set_server(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
                       gw_conf_err_t *err);
-static int set_listen(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                      gw_conf_err_t *err);
-static int set_server_name(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                           gw_conf_err_t *err);
-static int set_location(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                        gw_conf_err_t *err);
-static int set_proxy_pass(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                          gw_conf_err_t *err);
 
 #define HSL (GW_CONF_HTTP | GW_CONF_SERVER | GW_CONF_LOCATION)
 #define HS (GW_CONF_HTTP | GW_CONF_SERVER)
@@ -111,10 +104,6 @@ static int set_proxy_pass(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, voi
 const gw_conf_cmd_t gw_http_cmds[] = {
     {"http", GW_CONF_MAIN, GW_CONF_BLOCK | GW_CONF_NOARGS, set_http, 0},
     {"server", GW_CONF_HTTP, GW_CONF_BLOCK | GW_CONF_NOARGS, set_server, 0},
-    {"listen", GW_CONF_SERVER, GW_CONF_1MORE, set_listen, 0},
-    {"server_name", GW_CONF_SERVER, GW_CONF_1MORE, set_server_name, 0},
-    {"location", GW_CONF_SERVER, GW_CONF_BLOCK | GW_CONF_TAKE12, set_location, 0},
-    {"proxy_pass", GW_CONF_LOCATION, GW_CONF_TAKE1, set_proxy_pass, 0},
     {"client_max_body_size", HSL, GW_CONF_TAKE1, set_lc_size, LC(client_max_body_size)},
     {"keepalive_timeout", HSL, GW_CONF_TAKE12, set_keepalive_timeout, 0},
     {"keepalive_requests", HSL, GW_CONF_TAKE1, set_keepalive_requests, LC(keepalive_requests)},
@@ -211,190 +200,6 @@ static int set_server(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *c
     return gw_conf_apply(n->children, n->nchildren, GW_CONF_SERVER, gw_cycle_tables(), s, user, err);
 }
 
-/* listen ADDR [default_server] [backlog=N] [reuseport] */
-static int set_listen(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                      gw_conf_err_t *err)
-{
-    gw_http_srv_t *s = conf;
-    gw_http_listen_conf_t lc = {.backlog = 511, .file = n->file, .line = n->line};
-    gw_http_listen_conf_t *grown;
-    const char *why;
-    gw_addr_t addr;
-
-    if (gw_addr_resolve(n->args[1], 80, 1, &addr, 1, &why) < 0)
-        return gw_conf_error(err, n, "%s in \"%s\" of the \"listen\" directive", why, n->args[1]);
-    lc.addr = addr;
-    for (uint32_t i = 2; i < n->nargs; i++) {
-        const char *a = n->args[i];
-        uint64_t v;
-
-        if (strcmp(a, "default_server") == 0 || strcmp(a, "default") == 0) {
-            lc.default_server = 1;
-        } else if (strcmp(a, "reuseport") == 0) {
-            /* every worker always listens on its own SO_REUSEPORT socket */
-        } else if (strncmp(a, "backlog=", 8) == 0) {
-            if (gw_conf_parse_uint(a + 8, &v) < 0 || v == 0 || v > 65535)
-                return gw_conf_error(err, n, "invalid backlog \"%s\"", a + 8);
-            lc.backlog = (int)v;
-        } else if (strcmp(a, "ssl") == 0 || strcmp(a, "http2") == 0 || strcmp(a, "quic") == 0) {
-            return gw_conf_error(err, n, "the \"%s\" parameter of \"listen\" is not supported yet", a);
-        } else {
-            return gw_conf_error(err, n, "invalid parameter \"%s\"", a);
-        }
-    }
-    grown = realloc(s->listens, (s->nlistens + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return gw_conf_error(err, n, "out of memory");
-    s->listens = grown;
-    s->listens[s->nlistens++] = lc;
-    return 0;
-}
-
-static int set_server_name(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                           gw_conf_err_t *err)
-{
-    gw_http_srv_t *s = conf;
-
-    for (uint32_t i = 1; i < n->nargs; i++) {
-        char *name = strdup(n->args[i]);
-
-        if (name == NULL || push_ptr(&s->names, &s->nnames, name) < 0) {
-            free(name);
-            return gw_conf_error(err, n, "out of memory");
-        }
-        for (char *p = name; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-    }
-    return 0;
-}
-
-/* location [=|^~] URI { ... } */
-static int set_location(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                        gw_conf_err_t *err)
-{
-    gw_http_srv_t *s = conf;
-    gw_http_loc_t *l;
-    const char *uri = n->args[1];
-    int exact = 0;
-
-    if (n->nargs == 3) {
-        if (strcmp(n->args[1], "=") == 0)
-            exact = 1;
-        else if (strcmp(n->args[1], "~") == 0 || strcmp(n->args[1], "~*") == 0)
-            return gw_conf_error(err, n, "regular expression locations are not supported yet");
-        else if (strcmp(n->args[1], "^~") != 0)
-            return gw_conf_error(err, n, "invalid location modifier \"%s\"", n->args[1]);
-        uri = n->args[2];
-    } else if (uri[0] == '@') {
-        return gw_conf_error(err, n, "named locations are not supported yet");
-    } else if (uri[0] == '=' && uri[1]) {
-        exact = 1;
-        uri++;
-    }
-    for (uint32_t i = 0; i < s->nlocs; i++)
-        if (s->locs[i]->exact == exact && strcmp(s->locs[i]->match, uri) == 0)
-            return gw_conf_error(err, n, "duplicate location \"%s\"", uri);
-    l = calloc(1, sizeof(*l));
-    if (l == NULL || push_ptr(&s->locs, &s->nlocs, l) < 0) {
-        free(l);
-        return gw_conf_error(err, n, "out of memory");
-    }
-    lconf_init(&l->lc);
-    l->match = strdup(uri);
-    l->match_len = (uint32_t)strlen(uri);
-    l->exact = (uint8_t)exact;
-    l->file = n->file;
-    l->line = n->line;
-    return gw_conf_apply(n->children, n->nchildren, GW_CONF_LOCATION, gw_cycle_tables(), l, user, err);
-}
-
-static int set_proxy_pass(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
-                          gw_conf_err_t *err)
-{
-    gw_http_loc_t *l = conf;
-    const char *url = n->args[1];
-
-    if (l->proxy_pass)
-        return gw_conf_error(err, n, "\"proxy_pass\" directive is duplicate");
-    if (strchr(url, '$'))
-        return gw_conf_error(err, n, "variables in \"proxy_pass\" are not supported yet");
-    if (strncasecmp(url, "https://", 8) == 0)
-        return gw_conf_error(err, n, "\"https\" in \"proxy_pass\" is not supported yet");
-    if (strncasecmp(url, "http://", 7) != 0)
-        return gw_conf_error(err, n, "invalid URL prefix in \"%s\"", url);
-    if (url[7] == '\0' || url[7] == '/')
-        return gw_conf_error(err, n, "no host in \"%s\"", url);
-    l->proxy_pass = strdup(url);
-    /* Remember where, for errors found when resolving it after the whole http block. */
-    l->file = n->file;
-    l->line = n->line;
-    return l->proxy_pass ? 0 : gw_conf_error(err, n, "out of memory");
-}
-
-/* Resolve proxy_pass into an upstream, $proxy_host and the URI part. */
-static int resolve_proxy_pass(gw_cycle_t *cy, gw_http_loc_t *l, gw_conf_err_t *err)
-{
-    const char *hostport = l->proxy_pass + 7;
-    const char *slash = strchr(hostport, '/');
-    size_t hlen = slash ? (size_t)(slash - hostport) : strlen(hostport);
-    gw_conf_node_t where = {.file = l->file, .line = l->line};
-    char *host = strndup(hostport, hlen);
-
-    if (host == NULL)
-        return gw_conf_error(err, &where, "out of memory");
-    l->upstream = strchr(host, ':') ? NULL : gw_upstream_find(cy, host);
-    if (l->upstream == NULL)
-        l->upstream = gw_upstream_for_address(cy, host, &where, err);
-    if (l->upstream == NULL) {
-        free(host);
-        return -1;
-    }
-    /* nginx's $proxy_host drops a default :80. */
-    if (hlen > 3 && strcmp(host + hlen - 3, ":80") == 0)
-        host[hlen - 3] = '\0';
-    l->proxy_host = host;
-    l->proxy_host_len = (uint32_t)strlen(host);
-    if (slash) {
-        l->proxy_uri = strdup(slash);
-        l->proxy_uri_len = (uint32_t)strlen(slash);
-    }
-    return 0;
-}
-
-static int cmp_locs(const void *a, const void *b)
-{
-    const gw_http_loc_t *x = *(gw_http_loc_t *const *)a, *y = *(gw_http_loc_t *const *)b;
-
-    if (x->exact != y->exact)
-        return x->exact ? -1 : 1;
-    return (int)y->match_len - (int)x->match_len;
-}
-
-static gw_http_addr_t *addr_for(gw_cycle_t *cy, gw_http_conf_t *hc, const gw_http_listen_conf_t *lc,
-                                gw_conf_err_t *err)
-{
-    gw_listen_t *l = gw_cycle_listen(cy, &lc->addr, lc->backlog, lc->file, lc->line);
-    gw_http_addr_t *a;
-    gw_conf_node_t where = {.file = lc->file, .line = lc->line};
-
-    if (l == NULL) {
-        gw_conf_error(err, &where, "out of memory");
-        return NULL;
-    }
-    if (l->ctx)
-        return l->ctx;
-    a = calloc(1, sizeof(*a));
-    if (a == NULL || push_ptr(&hc->addrs, &hc->naddrs, a) < 0) {
-        free(a);
-        gw_conf_error(err, &where, "out of memory");
-        return NULL;
-    }
-    a->addr = lc->addr;
-    l->ctx = a;
-    l->on_accept = gw_http_accept;
-    return a;
-}
-
 /* hash KEY names variables: compile every upstream's key now (the balancer cannot). */
 static int compile_hash_keys(gw_cycle_t *cy, gw_conf_err_t *err)
 {
@@ -426,49 +231,18 @@ static int init_cycle(gw_cycle_t *cy, gw_conf_err_t *err)
         return gw_conf_error(err, &(gw_conf_node_t){.file = cy->conf_file, .line = 0}, "out of memory");
     for (uint32_t i = 0; i < hc->nsrvs; i++) {
         gw_http_srv_t *s = hc->srvs[i];
-        gw_http_listen_conf_t dflt = {.backlog = 511, .file = s->file, .line = s->line};
-        const char *why;
 
         lconf_merge(&s->lc, &hc->lc);
         gw_answers_merge(&s->ans, &hc->ans);
+        /* s->locs lists a parent before its children: each inherits from what encloses it */
         for (uint32_t k = 0; k < s->nlocs; k++) {
-            lconf_merge(&s->locs[k]->lc, &s->lc);
-            gw_answers_merge(&s->locs[k]->ans, &s->ans);
-            if (s->locs[k]->proxy_pass && resolve_proxy_pass(cy, s->locs[k], err) < 0)
-                return -1;
-        }
-        qsort(s->locs, s->nlocs, sizeof(*s->locs), cmp_locs);
-        if (s->nlistens == 0) { /* nginx: a server without listen serves *:80 */
-            gw_addr_resolve("80", 80, 1, &dflt.addr, 1, &why);
-            s->listens = malloc(sizeof(*s->listens));
-            if (s->listens == NULL)
-                return gw_conf_error(err, &(gw_conf_node_t){.file = s->file, .line = s->line}, "out of memory");
-            s->listens[0] = dflt;
-            s->nlistens = 1;
-        }
-        for (uint32_t k = 0; k < s->nlistens; k++) {
-            gw_http_addr_t *a = addr_for(cy, hc, &s->listens[k], err);
+            gw_http_loc_t *l = s->locs[k];
 
-            if (a == NULL)
-                return -1;
-            if (s->listens[k].default_server) {
-                if (a->dflt) {
-                    char text[64];
-
-                    gw_addr_format(&s->listens[k].addr, text, sizeof(text));
-                    return gw_conf_error(err, &(gw_conf_node_t){.file = s->listens[k].file, .line = s->listens[k].line},
-                                         "a duplicate default server for %s", text);
-                }
-                a->dflt = s;
-            }
-            if (push_ptr(&a->srvs, &a->nsrvs, s) < 0)
-                return gw_conf_error(err, &(gw_conf_node_t){.file = s->file, .line = s->line}, "out of memory");
+            lconf_merge(&l->lc, l->parent ? &l->parent->lc : &s->lc);
+            gw_answers_merge(&l->ans, l->parent ? &l->parent->ans : &s->ans);
         }
     }
-    for (uint32_t i = 0; i < hc->naddrs; i++)
-        if (hc->addrs[i]->dflt == NULL)
-            hc->addrs[i]->dflt = hc->addrs[i]->srvs[0];
-    return 0;
+    return gw_route_init_cycle(cy, err);
 }
 
 static void free_cycle(gw_cycle_t *cy)
@@ -494,19 +268,17 @@ static void free_cycle(gw_cycle_t *cy)
             free(s->locs[k]->proxy_host);
             free(s->locs[k]->proxy_uri);
             gw_answers_free(&s->locs[k]->ans);
+            gw_route_free_loc(s->locs[k]);
             free(s->locs[k]);
         }
+        gw_route_free_server(s);
         free(s->names);
         free(s->locs);
         free(s->listens);
         gw_answers_free(&s->ans);
         free(s);
     }
-    for (uint32_t i = 0; i < hc->naddrs; i++) {
-        free(hc->addrs[i]->srvs);
-        free(hc->addrs[i]);
-    }
-    free(hc->addrs);
+    gw_route_free_addrs(hc);
     free(hc->srvs);
     gw_answers_free(&hc->ans);
     free(hc);

@@ -10,6 +10,7 @@
 #include "balancer/balancer.h"
 #include "gw_config.h"
 #include "conf_answers.h"
+#include "conf_route.h"
 #include "http.h"
 
 const gw_module_t *const gw_modules[] = {
@@ -17,6 +18,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_http_module,
     &gw_answers_module,
     &gw_http_headers_module, /* after http: its init_cycle needs the locations resolved */
+    &gw_route_module,
     NULL,
 };
 

@@ -41,6 +41,9 @@ typedef struct gw_http_req {
     gw_conn_t *up; /* NULL before the upstream is chosen and after it is released */
     const gw_http_srv_t *srv;
     const gw_http_loc_t *loc;
+    const char *uri;     /* the normalized path locations matched ($uri): into in.buf, or uri_buf */
+    char *uri_buf;       /* malloc'ed when normalizing changed the path */
+    uint32_t uri_len;
     gw_upstream_rt_t *rt;
     const gw_peer_t *peer;
 
@@ -88,6 +91,7 @@ typedef struct gw_http_req {
     unsigned error_page : 1;    /* an error_page was applied: no second one (nginx's recursive_error_pages off) */
     unsigned up_conn_close : 1; /* the head sent upstream says Connection: close: never pool it */
     unsigned up_upgrade : 1;    /* the head sent upstream carries an Upgrade header */
+    unsigned uri_quoted : 1;    /* the client's path had %XX (re-escaped if a URI part replaces a prefix) */
 } gw_http_req_t;
 
 /* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */

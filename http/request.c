@@ -12,6 +12,7 @@
 #include "core/gw.h"
 #include "headers.h"
 #include "request.h"
+#include "route.h"
 
 static gw_http_req_t *req_of(llhttp_t *p)
 {
@@ -360,20 +361,27 @@ void gw_request_path(const gw_http_req_t *req, const char **path, uint32_t *len)
 char *gw_request_upstream_head(gw_http_req_t *req, uint32_t *out_len)
 {
     const gw_http_loc_t *loc = req->loc;
-    uint32_t tail_off = 0;
+    gw_route_uri_t ru;
     gw_target_t t;
-    gw_iov_t uri[3];
-    uint32_t n = 0;
+    gw_iov_t uri;
+    char small[1024], *buf, *head;
+    size_t size;
 
     /* Always origin-form upstream. proxy_pass with a URI part replaces the
      * matched location prefix (location /api/ + proxy_pass http://b/ sends
-     * /api/x as /x; an exact location is replaced whole, as nginx does). */
+     * /api/x as /x; an exact location is replaced whole, as nginx does): route.c. */
     gw_request_target(req, &t);
-    if (loc->proxy_uri && t.path_len >= loc->match_len)
-        tail_off = loc->match_len;
-    if (loc->proxy_uri)
-        uri[n++] = (gw_iov_t){loc->proxy_uri, loc->proxy_uri_len};
-    uri[n++] = (gw_iov_t){t.path + tail_off, t.path_len - tail_off};
-    uri[n++] = (gw_iov_t){t.query, t.query_len};
-    return gw_headers_upstream_head(req, uri, n, out_len);
+    ru = (gw_route_uri_t){.raw = t.path, .raw_len = t.path_len, .uri = req->uri ? req->uri : t.path,
+                          .uri_len = req->uri ? req->uri_len : t.path_len, .query = t.query,
+                          .query_len = t.query_len, .quoted = req->uri_quoted};
+    size = gw_route_upstream_uri_size(loc, &ru);
+    buf = size <= sizeof(small) ? small : malloc(size);
+    if (buf == NULL)
+        return NULL;
+    uri.p = buf;
+    uri.n = (uint32_t)(gw_route_put_upstream_uri(loc, &ru, buf) - buf);
+    head = gw_headers_upstream_head(req, &uri, 1, out_len);
+    if (buf != small)
+        free(buf);
+    return head;
 }

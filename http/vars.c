@@ -229,6 +229,8 @@ static size_t get_uri(const gw_http_req_t *req, const char *arg, size_t arg_len,
 {
     gw_target_t t;
 
+    if (req->uri) /* normalized by routing (route.c): decoded, dots and double slashes resolved */
+        return put(out, cap, req->uri, req->uri_len);
     gw_request_target(req, &t);
     return put(out, cap, t.path, t.path_len);
 }
