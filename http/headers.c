@@ -347,3 +347,42 @@ size_t gw_headers_response_added(const gw_http_req_t *req, unsigned status, char
     }
     return at;
 }
+
+char *gw_headers_decorate_answer(const gw_http_req_t *req, unsigned status, char *resp, uint32_t *len)
+{
+    static const char plain_server[] = "Server: gateway\r\n";
+    char own[GW_HEADERS_OWN_MAX], *out, *p;
+    const char *line_end, *head_end, *rest;
+    size_t own_len, added, rest_len, tail_len;
+
+    line_end = memmem(resp, *len, "\r\n", 2);
+    head_end = memmem(resp, *len, "\r\n\r\n", 4);
+    if (line_end == NULL || head_end == NULL)
+        return resp;
+    line_end += 2;
+    rest = line_end;
+    if ((size_t)(head_end + 2 - rest) >= sizeof(plain_server) - 1 &&
+        memcmp(rest, plain_server, sizeof(plain_server) - 1) == 0)
+        rest += sizeof(plain_server) - 1;
+    rest_len = (size_t)(head_end + 2 - rest);          /* the other header lines */
+    tail_len = *len - (size_t)(head_end + 2 - resp);   /* "\r\n" and the body */
+    own_len = gw_headers_response_own(req, 0, own);
+    added = gw_headers_response_added(req, status, NULL, 0);
+    out = malloc((size_t)(line_end - resp) + own_len + rest_len + added + tail_len);
+    if (out == NULL)
+        return resp;
+    p = out;
+    memcpy(p, resp, (size_t)(line_end - resp));
+    p += line_end - resp;
+    memcpy(p, own, own_len);
+    p += own_len;
+    memcpy(p, rest, rest_len);
+    p += rest_len;
+    gw_headers_response_added(req, status, p, added);
+    p += added;
+    memcpy(p, head_end + 2, tail_len);
+    p += tail_len;
+    *len = (uint32_t)(p - out);
+    free(resp);
+    return out;
+}

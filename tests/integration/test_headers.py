@@ -435,3 +435,43 @@ http {
     assert message in r.output
     if "variable" not in message:
         assert "in %s:10" % conf in r.output
+
+
+LOCAL = HEAD + """
+http {
+    server {
+        listen 127.0.0.1:{port};
+        %s
+        add_header X-Plain plain;
+        add_header X-Always always always;
+        location / { proxy_pass http://127.0.0.1:{b0}; }
+        location = /ok { return 200 "fine\\n"; }
+        location = /moved { return 301 /elsewhere; }
+        location = /gone { return 410; }
+        location = /dead { proxy_pass http://127.0.0.1:{dead}; }
+    }
+}"""
+
+
+@pytest.mark.parametrize("target, status, plain", [
+    ("/ok", 200, True), ("/moved", 301, True), ("/gone", 410, False), ("/dead", 502, False),
+])
+def test_our_own_answers_get_server_date_and_add_header(backends, gateway, target, status, plain):
+    b0, = backends(1)
+    gw = gateway(LOCAL % "", [b0])
+
+    r = gw.get(target)
+
+    assert r.status == status
+    assert len(r.header_values("Server")) == 1 and our_server(r.header("Server")) and "/" in r.header("Server")
+    assert len(r.header_values("Date")) == 1 and r.header("Date").endswith(" GMT")
+    assert r.header_values("X-Plain") == (["plain"] if plain else [])
+    assert r.header_values("X-Always") == ["always"]
+
+
+def test_server_tokens_off_on_our_own_answers(backends, gateway):
+    b0, = backends(1)
+    gw = gateway(LOCAL % "server_tokens off;", [b0])
+
+    assert gw.get("/gone").header("Server") == PROG
+    assert gw.get("/ok").body == b"fine\n"
