@@ -475,3 +475,34 @@ def test_server_tokens_off_on_our_own_answers(backends, gateway):
 
     assert gw.get("/gone").header("Server") == PROG
     assert gw.get("/ok").body == b"fine\n"
+
+
+def test_nested_locations_inherit_from_the_enclosing_one(backends, gateway):
+    b0, = backends(1)
+    gw = gateway(HEAD + """
+http {
+    server {
+        listen 127.0.0.1:{port};
+        proxy_set_header X-Level server;
+        location /outer/ {
+            proxy_pass http://127.0.0.1:{b0}/;
+            proxy_set_header X-Level outer;
+            add_header X-Add outer;
+            location /outer/inner/ {
+                proxy_pass http://127.0.0.1:{b0}/;
+            }
+            location /outer/own/ {
+                proxy_pass http://127.0.0.1:{b0}/;
+                proxy_set_header X-Level own;
+            }
+        }
+    }
+}""", [b0])
+
+    def level(target):
+        _, got, r = sent(gw, target)
+        return [v for n, v in got if n == "X-Level"], r.header_values("X-Add")
+
+    assert level("/outer/headers") == (["outer"], ["outer"])
+    assert level("/outer/inner/headers") == (["outer"], ["outer"])
+    assert level("/outer/own/headers") == (["own"], ["outer"])
