@@ -336,6 +336,11 @@ void gw_conn_close(gw_worker_t *w, gw_conn_t *c)
         cancel_linked(w, c, GW_OP_SEND);
     if (c->flags & GW_CONN_CONNECTING)
         cancel_linked(w, c, c->fd < 0 ? GW_OP_SOCKET : GW_OP_CONNECT);
+    /* A shutdown may wait in io-wq, where the kernel looks the fd up only when
+     * it runs: after our close, that number may already be a new upstream
+     * socket, whose write side it would shut (EPIPE on its first send). */
+    if (c->flags & GW_CONN_LINGER)
+        cancel_linked(w, c, GW_OP_SHUTDOWN);
     if (c->fd < 0)
         return; /* the socket is still being made: handle_socket closes it */
     sqe = gw_ring_sqe(w);
@@ -346,17 +351,19 @@ void gw_conn_close(gw_worker_t *w, gw_conn_t *c)
 
 static void start_linger(gw_worker_t *w, gw_conn_t *c)
 {
-    struct io_uring_sqe *sqe = gw_ring_sqe(w);
+    struct io_uring_sqe *sqe;
 
+    if (c->flags & GW_CONN_READ_EOF) { /* nothing left to linger for */
+        gw_conn_close(w, c);
+        return;
+    }
+    sqe = gw_ring_sqe(w);
     io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
     io_uring_sqe_set_data64(sqe, ud(c, GW_OP_SHUTDOWN));
     c->inflight++;
     c->flags |= GW_CONN_LINGER;
     gw_timer_set(&w->timers, &c->timer, on_timer, w->now, LINGER_MS);
-    if (c->flags & GW_CONN_READ_EOF)
-        gw_conn_close(w, c);
-    else
-        gw_conn_recv_start(w, c);
+    gw_conn_recv_start(w, c);
 }
 
 void gw_conn_finish(gw_worker_t *w, gw_conn_t *c, int linger)
