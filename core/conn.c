@@ -349,6 +349,18 @@ void gw_conn_close(gw_worker_t *w, gw_conn_t *c)
     c->inflight++;
 }
 
+void gw_conn_shutdown(gw_worker_t *w, gw_conn_t *c)
+{
+    struct io_uring_sqe *sqe;
+
+    if (c->flags & GW_CONN_CLOSING)
+        return;
+    sqe = gw_ring_sqe(w);
+    io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+    io_uring_sqe_set_data64(sqe, ud(c, GW_OP_SHUTDOWN));
+    c->inflight++;
+}
+
 static void start_linger(gw_worker_t *w, gw_conn_t *c)
 {
     struct io_uring_sqe *sqe;

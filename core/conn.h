@@ -66,6 +66,13 @@ void gw_conn_close(gw_worker_t *w, gw_conn_t *c);
  */
 void gw_conn_finish(gw_worker_t *w, gw_conn_t *c, int linger);
 
+/*
+ * Shut the write side now (SHUT_WR): the peer reads EOF after what was
+ * already sent; reading goes on. The caller waits until `out` is drained
+ * (nothing queued, no send in flight) before calling it.
+ */
+void gw_conn_shutdown(gw_worker_t *w, gw_conn_t *c);
+
 static inline int gw_conn_is_closing(const gw_conn_t *c)
 {
     return (c->flags & (GW_CONN_CLOSING | GW_CONN_CLOSE_ON_DRAIN)) != 0;

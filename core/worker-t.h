@@ -80,6 +80,7 @@ typedef struct gw_worker_stats {
     uint64_t accepted;
     uint64_t loops;    /* ring waits */
     uint64_t cqes;
+    uint64_t tunnels;  /* upgraded connections open now (http/tunnel.c) */
 } gw_worker_stats_t;
 
 struct gw_worker {

@@ -18,6 +18,7 @@
 #include "proxy.h"
 #include "request.h"
 #include "route.h"
+#include "tunnel.h"
 
 /* ---- routing ---- */
 
@@ -398,4 +399,5 @@ void gw_http_exit_worker(gw_worker_t *w, gw_wcycle_t *wc)
         if ((c->flags & GW_CONN_USED) && c->wc == wc && c->ops == &gw_client_ops && c->data)
             gw_exchange_free(w, c->data);
     }
+    gw_tunnel_exit_worker(w, wc);
 }

@@ -17,6 +17,7 @@
 #include "proxy.h"
 #include "request.h"
 #include "response.h"
+#include "tunnel.h"
 #include "vars.h"
 
 static const gw_conn_ops_t up_ops;
@@ -366,6 +367,10 @@ static void feed_response(gw_worker_t *w, gw_http_req_t *req, const char *p, uin
         }
         used = (uint32_t)(llhttp_get_error_pos(&req->rs) - p);
         llhttp_resume(&req->rs);
+        if (req->status == 101) {
+            gw_tunnel_start(w, req, p + used, n - used, bid);
+            return;
+        }
         if (response_head(w, req) < 0)
             return;
         p += used;

@@ -92,6 +92,7 @@ typedef struct gw_http_req {
     unsigned up_conn_close : 1; /* the head sent upstream says Connection: close: never pool it */
     unsigned up_upgrade : 1;    /* the head sent upstream carries an Upgrade header */
     unsigned uri_quoted : 1;    /* the client's path had %XX (re-escaped if a URI part replaces a prefix) */
+    unsigned upgrade : 1;       /* the request has an Upgrade header: a 101 answer makes a tunnel (tunnel.c) */
 } gw_http_req_t;
 
 /* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */

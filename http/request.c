@@ -144,6 +144,10 @@ static int on_header_value_complete(llhttp_t *p)
             req->keepalive = 1;
         }
         break;
+    case GW_H_UPGRADE:
+        if (h->value_len)
+            req->upgrade = 1;
+        break;
     case GW_H_EXPECT:
         if (h->value_len == 12 && strncasecmp(v, "100-continue", 12) == 0)
             req->expect_100 = 1;
@@ -158,6 +162,10 @@ static int on_headers_complete(llhttp_t *p)
 {
     gw_http_req_t *req = req_of(p);
 
+    /* llhttp would stop at the end of an upgrade request and take what
+     * follows as another protocol. Whether it is depends on the upstream's
+     * answer (101 or not): until then it is HTTP, a pipelined request. */
+    p->upgrade = 0;
     req->pause = GW_PAUSE_HEADERS;
     return HPE_PAUSED;
 }

@@ -78,6 +78,12 @@ static int on_headers_complete(llhttp_t *p)
     gw_http_req_t *req = req_of(p);
     unsigned status = p->status_code;
 
+    if (status == 101 && req->upgrade) {
+        /* The switch the client asked for: what follows the head is the new protocol (tunnel.c). */
+        req->status = 101;
+        req->pause = GW_PAUSE_HEADERS;
+        return HPE_PAUSED;
+    }
     if (status >= 100 && status < 200) {
         if (status == 101)
             return fail(req); /* nothing asked to switch protocols */
@@ -176,12 +182,15 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
         const gw_hdr_t *h = &m->h[i];
 
         switch (h->id) {
+        case GW_H_UPGRADE:
+            if (req->status == 101)
+                break; /* the protocol switched to */
+            continue;
         case GW_H_CONNECTION:
         case GW_H_KEEP_ALIVE:
         case GW_H_PROXY_CONNECTION:
         case GW_H_TE:
         case GW_H_TRAILER:
-        case GW_H_UPGRADE:
         case GW_H_TRANSFER_ENCODING:
             continue;
         default:
@@ -211,7 +220,9 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
     /* A HEAD response keeps the framing a GET would get; 204/304 have none. */
     if (chunked && req->status != 204 && req->status != 304)
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
-    if (req->keepalive)
+    if (req->status == 101)
+        p = PUT_LIT(p, "Connection: upgrade\r\n");
+    else if (req->keepalive)
         p = PUT_LIT(p, "Connection: keep-alive\r\n");
     else
         p = PUT_LIT(p, "Connection: close\r\n");
