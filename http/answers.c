@@ -30,6 +30,7 @@
 #include "core/gw.h"
 #include "core/log.h"
 #include "errors.h"
+#include "headers.h"
 #include "http.h"
 #include "proxy.h"
 #include "request.h"
@@ -94,6 +95,42 @@ static char *absolute(const gw_http_req_t *req, const char *url, size_t len, siz
     return out;
 }
 
+/*
+ * Build the answer `a` for req: keep-alive settled (the upstream released),
+ * our Server and Date lines and add_header's as for any response, the
+ * server's name (server_tokens) at the foot of a page. `special`: nginx's
+ * page for a->status (gw_http_special_response). NULL when out of memory.
+ */
+static char *build(gw_worker_t *w, gw_http_req_t *req, gw_answer_t *a, int special, uint32_t *len)
+{
+    char top[GW_HEADERS_OWN_MAX], sig[64], small[1024], *added = small;
+    uint32_t slen;
+    const char *sline = gw_headers_server_line(req, &slen);
+    size_t n;
+    char *resp;
+
+    a->keepalive = gw_exchange_answer_begin(w, req);
+    a->head_only = req->is_head;
+    a->top_len = gw_headers_response_own(req, 0, top);
+    a->top = top;
+    /* "Server: NAME\r\n" -> NAME */
+    snprintf(sig, sizeof(sig), "%.*s", (int)(slen > 10 ? slen - 10 : 0), sline + 8);
+    a->sig = sig;
+    n = gw_headers_response_added(req, a->status, small, sizeof(small));
+    if (n > sizeof(small)) {
+        added = malloc(n);
+        if (added == NULL)
+            return NULL;
+        gw_headers_response_added(req, a->status, added, n);
+    }
+    a->added = added;
+    a->added_len = n;
+    resp = special ? gw_http_special_response(a, len) : gw_http_answer(a, len);
+    if (added != small)
+        free(added);
+    return resp;
+}
+
 /* Send a built response (NULL: out of memory) for status. 0 or GW_ERR. */
 static int send_answer(gw_worker_t *w, gw_http_req_t *req, unsigned status, char *resp, uint32_t len)
 {
@@ -103,18 +140,20 @@ static int send_answer(gw_worker_t *w, gw_http_req_t *req, unsigned status, char
 /* A redirect to url (made absolute when it starts with '/'). */
 static int redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *url, size_t ulen)
 {
+    gw_answer_t a = {.status = status};
     char *abs = NULL;
     uint32_t len = 0;
     char *resp;
-    int keepalive = gw_exchange_answer_begin(w, req);
 
     if (ulen && url[0] == '/') {
         abs = absolute(req, url, ulen, &ulen);
         if (abs == NULL)
-            return send_answer(w, req, 500, NULL, 0);
+            return gw_answers_plain(w, req, 500);
         url = abs;
     }
-    resp = gw_http_special_response(status, url, (uint32_t)ulen, keepalive, req->is_head, &len);
+    a.location = url;
+    a.location_len = (uint32_t)ulen;
+    resp = build(w, req, &a, 1, &len);
     free(abs);
     return send_answer(w, req, status, resp, len);
 }
@@ -125,19 +164,16 @@ static int answer_body(gw_worker_t *w, gw_http_req_t *req, unsigned status, cons
 {
     gw_answer_t a = {.status = status, .ctype = ctype, .body = body, .body_len = blen};
     uint32_t len = 0;
-    char *resp;
+    char *resp = build(w, req, &a, 0, &len);
 
-    a.keepalive = gw_exchange_answer_begin(w, req);
-    a.head_only = req->is_head;
-    resp = gw_http_answer(&a, &len);
     return send_answer(w, req, status, resp, len);
 }
 
-/* nginx's special responses for status, without error_page (it was applied already, or must not be). */
-static int plain(gw_worker_t *w, gw_http_req_t *req, unsigned status)
+int gw_answers_plain(gw_worker_t *w, gw_http_req_t *req, unsigned status)
 {
+    gw_answer_t a = {.status = status};
     uint32_t len = 0;
-    char *resp = gw_http_error_response(status, gw_exchange_answer_begin(w, req), req->is_head, &len);
+    char *resp = build(w, req, &a, 1, &len);
 
     return send_answer(w, req, status, resp, len);
 }
@@ -165,12 +201,12 @@ static int do_return(gw_worker_t *w, gw_http_req_t *req, const gw_http_ans_t *a,
         return close_silently(w, req);
     if (a->ret_text == NULL) {
         if (req->error_page)
-            return plain(w, req, code >= 300 || !forced ? code : forced);
+            return gw_answers_plain(w, req, code >= 300 || !forced ? code : forced);
         return gw_exchange_respond(w, req, code);
     }
     text = eval(a->ret_text, req, &len);
     if (text == NULL)
-        return plain(w, req, 500);
+        return gw_answers_plain(w, req, 500);
     if (is_redirect(code))
         r = redirect(w, req, forced ? forced : code, text, len);
     else
@@ -267,16 +303,16 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *uri, size_t
         return GW_ANS_DECLINED;
     }
     if (memmem(uri, plen, "/../", 4) || (plen >= 3 && memcmp(uri + plen - 3, "/..", 3) == 0))
-        return plain(w, req, 400);
+        return gw_answers_plain(w, req, 400);
     root = tl ? tl->ans.root : req->srv->ans.root;
     if (asprintf(&path, "%s%.*s", root, (int)plen, uri) < 0)
-        return plain(w, req, 500);
+        return gw_answers_plain(w, req, 500);
     st = read_file(path, &body, &blen);
     if (st) {
         if (st != 404 || gw_log_enabled(GW_LOG_ERR))
             gw_log(GW_LOG_ERR, "open() \"%s\" failed (error_page)", path);
         free(path);
-        return plain(w, req, st);
+        return gw_answers_plain(w, req, st);
     }
     r = answer_body(w, req, forced ? forced : 200, content_type(path), body, blen);
     free(body);
@@ -340,7 +376,7 @@ int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status)
 
         if (l == NULL) {
             gw_log(GW_LOG_ERR, "could not find named location \"%s\"", target);
-            r = plain(w, req, 500);
+            r = gw_answers_plain(w, req, 500);
         } else if (l->ans.ret_code) {
             req->loc = l;
             r = do_return(w, req, &l->ans, forced);

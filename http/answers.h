@@ -28,6 +28,9 @@ int gw_answers_route(gw_worker_t *w, gw_http_req_t *req);
  */
 int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 
+/* nginx's own response for status (its page, if it has one), error_page aside. 0 or GW_ERR as gw_exchange_respond. */
+int gw_answers_plain(gw_worker_t *w, gw_http_req_t *req, unsigned status);
+
 /* proxy_intercept_errors: should the upstream's answer with `status` be replaced by an error_page? */
 int gw_answers_intercepts(const gw_http_req_t *req, unsigned status);
 

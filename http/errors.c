@@ -74,72 +74,72 @@ char *gw_http_answer(const gw_answer_t *a, uint32_t *len)
 {
     /* 1xx, 204 and 304 have neither a body nor a length (RFC 9110 8.6). */
     int bodiless = a->status < 200 || a->status == 204 || a->status == 304;
-    char *out;
-    int n;
+    const char *reason = gw_http_reason(a->status);
+    size_t need = sizeof("HTTP/1.1 000 \r\n") + strlen(reason) + a->top_len + sizeof("Server: gateway\r\n") +
+                  sizeof("Content-Type: \r\n") + (a->ctype ? strlen(a->ctype) : 0) +
+                  sizeof("Content-Length: 18446744073709551615\r\n") + sizeof("Location: \r\n") + a->location_len +
+                  sizeof("Connection: keep-alive\r\n") + a->added_len + 2 + (a->head_only ? 0 : a->body_len);
+    char *out = malloc(need), *p;
 
-    n = asprintf(&out, "HTTP/1.1 %u %s\r\nServer: gateway\r\n%s%s%s", a->status, gw_http_reason(a->status),
-                 a->ctype ? "Content-Type: " : "", a->ctype ? a->ctype : "", a->ctype ? "\r\n" : "");
-    if (n < 0)
+    if (out == NULL)
         return NULL;
-    {
-        size_t need = (size_t)n + sizeof("Content-Length: 18446744073709551615\r\n") + sizeof("Location: \r\n") +
-                      a->location_len + sizeof("Connection: keep-alive\r\n\r\n") + (a->head_only ? 0 : a->body_len);
-        char *grown = realloc(out, need);
-        char *p;
-
-        if (grown == NULL) {
-            free(out);
-            return NULL;
-        }
-        out = grown;
-        p = out + n;
-        if (!bodiless)
-            p += sprintf(p, "Content-Length: %zu\r\n", a->body_len);
-        if (a->location) {
-            p += sprintf(p, "Location: ");
-            memcpy(p, a->location, a->location_len);
-            p += a->location_len;
-            p += sprintf(p, "\r\n");
-        }
-        p += sprintf(p, "Connection: %s\r\n\r\n", a->keepalive ? "keep-alive" : "close");
-        if (!a->head_only && !bodiless && a->body_len) {
-            memcpy(p, a->body, a->body_len);
-            p += a->body_len;
-        }
-        *len = (uint32_t)(p - out);
+    p = out + sprintf(out, "HTTP/1.1 %03u %s\r\n", a->status, reason);
+    if (a->top) {
+        memcpy(p, a->top, a->top_len);
+        p += a->top_len;
+    } else {
+        p += sprintf(p, "Server: gateway\r\n");
     }
+    if (a->ctype)
+        p += sprintf(p, "Content-Type: %s\r\n", a->ctype);
+    if (!bodiless)
+        p += sprintf(p, "Content-Length: %zu\r\n", a->body_len);
+    if (a->location) {
+        p += sprintf(p, "Location: ");
+        memcpy(p, a->location, a->location_len);
+        p += a->location_len;
+        p += sprintf(p, "\r\n");
+    }
+    p += sprintf(p, "Connection: %s\r\n", a->keepalive ? "keep-alive" : "close");
+    if (a->added_len) {
+        memcpy(p, a->added, a->added_len);
+        p += a->added_len;
+    }
+    p += sprintf(p, "\r\n");
+    if (!a->head_only && !bodiless && a->body_len) {
+        memcpy(p, a->body, a->body_len);
+        p += a->body_len;
+    }
+    *len = (uint32_t)(p - out);
     return out;
 }
 
-char *gw_http_special_response(unsigned status, const char *location, uint32_t location_len, int keepalive,
-                               int head_only, uint32_t *len)
+char *gw_http_special_response(gw_answer_t *a, uint32_t *len)
 {
-    const char *title = page_title(status);
-    gw_answer_t a = {
-        .status = status,
-        .location = location,
-        .location_len = location_len,
-        .keepalive = keepalive,
-        .head_only = head_only,
-    };
+    const char *title = page_title(a->status);
     char body[512];
-    int blen = 0;
 
+    a->body = NULL;
+    a->body_len = 0;
+    a->ctype = NULL;
     if (title) {
-        blen = snprintf(body, sizeof(body),
-                        "<html>\r\n<head><title>%u %s</title></head>\r\n<body>\r\n<center><h1>%u %s</h1></center>\r\n"
-                        "<hr><center>gateway</center>\r\n</body>\r\n</html>\r\n",
-                        status, title, status, title);
-        a.ctype = "text/html";
-        a.body = body;
-        a.body_len = (size_t)blen;
-    } else if (status < 300 && status != 204) {
-        a.ctype = "text/plain"; /* nginx's default_type, on an empty body */
+        int n = snprintf(body, sizeof(body),
+                         "<html>\r\n<head><title>%u %s</title></head>\r\n<body>\r\n<center><h1>%u %s</h1></center>\r\n"
+                         "<hr><center>%.64s</center>\r\n</body>\r\n</html>\r\n",
+                         a->status, title, a->status, title, a->sig ? a->sig : "gateway");
+
+        a->ctype = "text/html";
+        a->body = body;
+        a->body_len = (size_t)n;
+    } else if (a->status < 300 && a->status != 204) {
+        a->ctype = "text/plain"; /* nginx's default_type, on an empty body */
     }
-    return gw_http_answer(&a, len);
+    return gw_http_answer(a, len);
 }
 
 char *gw_http_error_response(unsigned status, int keepalive, int head_only, uint32_t *len)
 {
-    return gw_http_special_response(status, NULL, 0, keepalive, head_only, len);
+    gw_answer_t a = {.status = status, .keepalive = keepalive, .head_only = head_only};
+
+    return gw_http_special_response(&a, len);
 }

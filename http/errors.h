@@ -19,18 +19,22 @@ typedef struct gw_answer {
     size_t body_len;
     int keepalive;
     int head_only;         /* HEAD: the head a GET would get, no body */
+    const char *top;       /* the lines opening the head (Server, Date); NULL: "Server: gateway" */
+    size_t top_len;
+    const char *added;     /* the lines closing it (add_header), may be NULL */
+    size_t added_len;
+    const char *sig;       /* the server's name at the foot of a page; NULL: "gateway" */
 } gw_answer_t;
 
 /* The complete response for `a`, malloc'ed; NULL when out of memory. */
 char *gw_http_answer(const gw_answer_t *a, uint32_t *len);
 
 /*
- * A complete response for `status` (301, 302, 400, 404, 413, 502, ...) with
- * nginx's built-in page when it has one (text/html), else an empty body;
- * `location` (may be NULL) for redirects. NULL when out of memory.
+ * Complete `a` as nginx's response for a->status (301, 302, 400, 404, 413,
+ * 502, ...): its built-in page when it has one (text/html), else an empty
+ * body; a->location (may be NULL) for redirects. Then as gw_http_answer.
  */
-char *gw_http_special_response(unsigned status, const char *location, uint32_t location_len, int keepalive,
-                               int head_only, uint32_t *len);
+char *gw_http_special_response(gw_answer_t *a, uint32_t *len);
 
 /* Same without a Location: the error pages. */
 char *gw_http_error_response(unsigned status, int keepalive, int head_only, uint32_t *len);

@@ -206,14 +206,9 @@ int gw_exchange_answer_send(gw_worker_t *w, gw_http_req_t *req, unsigned status,
 
 int gw_exchange_respond(gw_worker_t *w, gw_http_req_t *req, unsigned status)
 {
-    uint32_t len = 0;
-    char *resp;
     int r = gw_answers_error_page(w, req, status);
 
-    if (r != GW_ANS_DECLINED)
-        return r;
-    resp = gw_http_error_response(status, gw_exchange_answer_begin(w, req), req->is_head, &len);
-    return gw_exchange_answer_send(w, req, status, resp, len);
+    return r != GW_ANS_DECLINED ? r : gw_answers_plain(w, req, status);
 }
 
 int gw_exchange_client_error(gw_worker_t *w, gw_http_req_t *req, unsigned status)

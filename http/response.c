@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/conn.h"
+#include "errors.h"
 #include "headers.h"
 #include "response.h"
 
@@ -162,7 +163,7 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
     char *head, *p;
 
     if (reason_len == 0) {
-        reason = llhttp_status_name((llhttp_status_t)req->status);
+        reason = gw_http_reason(req->status); /* nginx's phrase ("Bad Gateway"), not llhttp's enum name */
         reason_len = (uint32_t)strlen(reason);
     }
     need = sizeof("HTTP/1.1 000 \r\n") + reason_len + sizeof("Transfer-Encoding: chunked\r\n") +

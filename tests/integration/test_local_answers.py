@@ -13,7 +13,7 @@ import pytest
 from conftest import NGINX, PROG, free_port, write_config
 from rawhttp import Conn, exchange
 
-SIGNATURE = "nginx/1.22.1" if NGINX else "gateway"
+SIGNATURE = "nginx/1.22.1" if NGINX else "gateway/0.1.0"
 
 TITLES = {301: "Moved Permanently", 302: "Found", 303: "See Other", 307: "Temporary Redirect",
           308: "Permanent Redirect", 403: "Forbidden", 404: "Not Found", 502: "Bad Gateway",
@@ -177,6 +177,34 @@ def test_server_level_return_runs_before_locations(backends, gateway):
     assert_page(request(gw, "/x?y", host="example.net"), 301, location="https://example.net/x?y")
     assert_page(request(gw, "/"), 301, location="https://h.test/")
     assert b0.requests_seen == 0
+
+
+TOKENS = HEAD + """
+http {
+    server_tokens off;
+    add_header X-Plain plain;
+    add_header X-Always always always;
+    server {
+        listen 127.0.0.1:{port};
+        location /ok { return 200 "ok\\n"; }
+        location /moved { return 301 http://example.com/; }
+        location /missing { return 404; }
+    }
+}
+"""
+
+
+def test_our_answers_carry_date_server_tokens_and_add_header(gateway):
+    gw = gateway(TOKENS)
+    bare = "nginx" if NGINX else "gateway"
+    r = request(gw, "/ok")
+    assert (r.status, r.header("Server"), r.header("X-Plain"), r.header("X-Always")) == (200, bare, "plain", "always")
+    assert r.header("Date", "").endswith(" GMT")
+    r = request(gw, "/moved")
+    assert (r.status, r.header("X-Plain"), r.header("X-Always")) == (301, "plain", "always")
+    r = request(gw, "/missing")
+    assert (r.status, r.header("Server"), r.header("X-Plain"), r.header("X-Always")) == (404, bare, None, "always")
+    assert r.body.endswith(b"<hr><center>" + bare.encode() + b"</center>\r\n</body>\r\n</html>\r\n")
 
 
 # ---- allow / deny -----------------------------------------------------------
