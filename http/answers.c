@@ -21,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "access.h"
@@ -34,6 +36,7 @@
 #include "http.h"
 #include "proxy.h"
 #include "request.h"
+#include "route.h"
 #include "vars.h"
 
 #define MAX_PAGE_FILE (1024 * 1024) /* an error page bigger than this is not one */
@@ -68,27 +71,39 @@ static int is_redirect(unsigned code)
 
 /*
  * A relative Location made absolute as nginx does with absolute_redirect on:
- * the scheme, the host the client asked for (else the first server_name),
- * the port it connected to unless 80. Malloc'ed; NULL when out of memory.
+ * the scheme, the host the client asked for (canonical: lower-cased, no
+ * port), else the address it connected to; the port unless 80. Malloc'ed;
+ * NULL when out of memory.
  */
 static char *absolute(const gw_http_req_t *req, const char *url, size_t len, size_t *out_len)
 {
     const gw_http_addr_t *a = req->client->ctx;
     unsigned port = gw_addr_port(&a->addr);
-    const char *host;
-    uint32_t hlen;
-    char portbuf[8] = "";
+    char host[1024], portbuf[8] = "";
+    const char *raw;
+    uint32_t rlen;
+    int hn = -1;
     char *out;
     int n;
 
-    gw_request_host(req, &host, &hlen);
-    if (hlen == 0 && req->srv->nnames && req->srv->names[0][0] != '_') {
-        host = req->srv->names[0];
-        hlen = (uint32_t)strlen(host);
+    gw_request_host(req, &raw, &rlen);
+    if (raw && rlen)
+        hn = gw_route_host(raw, rlen, host, sizeof(host) - 1);
+    if (hn <= 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        const void *ip = NULL;
+
+        if (getsockname(req->client->fd, (struct sockaddr *)&ss, &sl) == 0)
+            ip = ss.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                         : (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (ip == NULL || inet_ntop(ss.ss_family, ip, host, sizeof(host)) == NULL)
+            host[0] = '\0';
+        hn = (int)strlen(host);
     }
     if (port != 80)
         snprintf(portbuf, sizeof(portbuf), ":%u", port);
-    n = asprintf(&out, "http://%.*s%s%.*s", (int)hlen, host ? host : "", portbuf, (int)len, url);
+    n = asprintf(&out, "http://%.*s%s%.*s", hn, host, portbuf, (int)len, url);
     if (n < 0)
         return NULL;
     *out_len = (size_t)n;
@@ -320,15 +335,6 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *uri, size_t
     return r;
 }
 
-/* The named location @name of the request's server, NULL when there is none. */
-static const gw_http_loc_t *find_named(const gw_http_srv_t *s, const char *name, size_t len)
-{
-    for (uint32_t i = 0; i < s->nlocs; i++)
-        if (s->locs[i]->match_len == len && s->locs[i]->match[0] == '@' && memcmp(s->locs[i]->match, name, len) == 0)
-            return s->locs[i];
-    return NULL;
-}
-
 /* Proxy the request again, to the named location's upstream; its status replaced by `forced` unless 0. */
 static int proxy_named(gw_worker_t *w, gw_http_req_t *req, const gw_http_loc_t *l, unsigned forced)
 {
@@ -372,7 +378,7 @@ int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status)
         /* nginx turns the request into a GET (a HEAD stays one) for the new URI. */
         r = serve_uri(w, req, target, len, forced);
     } else if (target[0] == '@') {
-        const gw_http_loc_t *l = find_named(req->srv, target, len);
+        const gw_http_loc_t *l = gw_route_named(req->srv, target);
 
         if (l == NULL) {
             gw_log(GW_LOG_ERR, "could not find named location \"%s\"", target);

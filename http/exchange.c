@@ -15,7 +15,6 @@
 #include "core/worker.h"
 #include "answers.h"
 #include "errors.h"
-#include "headers.h"
 #include "proxy.h"
 #include "request.h"
 
@@ -189,8 +188,6 @@ int gw_exchange_answer_send(gw_worker_t *w, gw_http_req_t *req, unsigned status,
 {
     gw_conn_t *c = req->client;
 
-    if (resp)
-        resp = gw_headers_decorate_answer(req, status, resp, &len);
     if (resp)
         gw_conn_send_heap(w, c, resp, resp, len);
     req->status = (uint16_t)status;

@@ -401,6 +401,64 @@ def test_error_pages_keep_the_connection(pages):
         assert c.closed_by_peer(timeout=0.3) is False
 
 
+NAMED = HEAD + """
+http {
+    server {
+        listen 127.0.0.1:{port};
+        location /target/ { error_page 502 503 = @fallback; proxy_pass http://127.0.0.1:{dead}; }
+        location /kept/ { error_page 502 @fallback; proxy_pass http://127.0.0.1:{dead}; }
+        location /forced/ { error_page 502 =200 @fallback; proxy_pass http://127.0.0.1:{dead}; }
+        location /intercepted/ {
+            proxy_intercept_errors on;
+            error_page 503 = @fallback;
+            proxy_pass http://127.0.0.1:{b0};
+        }
+        location /returned/ { error_page 404 @answer; return 404; }
+        location @fallback { proxy_pass http://127.0.0.1:{b1}; }
+        location @answer { return 200 "from a named location\\n"; }
+    }
+}
+"""
+
+
+@pytest.fixture
+def named(backends, gateway):
+    b0, = backends(1, respond_as="/status/503")
+    b1, = backends(1, respond_as="/status/201")
+    return gateway(NAMED, [b0, b1]), b0, b1
+
+
+def test_error_page_to_a_named_location_with_bare_equals(named):
+    gw, _, b1 = named
+    r = request(gw, "/target/x?y=1")
+    assert (r.status, r.reason, r.header("X-Backend"), r.body) == (201, "Created", "b1", b"status 201\n")
+    assert b1.requests_seen == 1
+
+
+def test_error_page_to_a_named_location_keeps_the_status(named):
+    gw, _, _ = named
+    r = request(gw, "/kept/x")
+    assert (r.status, r.reason, r.header("X-Backend"), r.body) == (502, "Bad Gateway", "b1", b"status 201\n")
+    r = request(gw, "/forced/x")
+    assert (r.status, r.reason, r.header("X-Backend"), r.body) == (200, "OK", "b1", b"status 201\n")
+
+
+def test_intercepted_upstream_error_to_a_named_location(named):
+    gw, b0, b1 = named
+    with Conn(gw.port) as c:
+        r = c.get("/intercepted/a")
+        assert (r.status, r.header("X-Backend"), r.body) == (201, "b1", b"status 201\n")
+        r = c.get("/intercepted/b")
+        assert (r.status, r.header("X-Backend")) == (201, "b1")
+    assert (b0.requests_seen, b1.requests_seen) == (2, 2)
+
+
+def test_error_page_to_a_named_location_with_return(named):
+    gw, _, _ = named
+    r = request(gw, "/returned/")
+    assert (r.status, r.header("Content-Type"), r.body) == (404, "text/plain", b"from a named location\n")
+
+
 # ---- proxy_intercept_errors --------------------------------------------------
 
 INTERCEPT = HEAD + """
