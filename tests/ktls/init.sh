@@ -5,9 +5,12 @@
 # /dev/urandom, loopback), loads tls.ko and the crypto it needs, then runs
 # the cases listed in /ktls/cases, one per line:
 #   NAME echo    VERSION CIPHER SIZE            ktls_echo, SIZE bytes there and back
-#   NAME gateway VERSION CIPHER PATH COUNT MODE the gateway in front of busybox httpd;
-#                                               MODE ktls: the kernel must do the record
-#                                               layer; MODE user: it must not
+#   NAME gateway VERSION CIPHER get PATH COUNT MODE
+#   NAME gateway VERSION CIPHER post PATH FILE MODE
+#       the gateway (config /ktls/gateway-MODE.conf) in front of busybox httpd:
+#       COUNT GETs of /ktls/www/PATH on one connection, or FILE POSTed to a CGI
+#       that answers with the body it got. MODE ktls: the kernel must do the
+#       record layer; MODE user (ssl_ktls off): it must not.
 # A case passes when the client is content (right bytes back), the server
 # side agrees, and /proc/net/tls_stat moved as MODE says: TlsTxSw and
 # TlsRxSw count sockets whose TX/RX the kernel's software kTLS took over,
@@ -68,7 +71,7 @@ echo_line() {
 }
 
 echo_count=0
-while read -r name kind version cipher a1 a2 a3; do
+while read -r name kind version cipher a1 a2 a3 a4; do
     [ -z "$name" ] && continue
     case "$name" in \#*) continue ;; esac
     tx0=$(stat TlsTxSw); rx0=$(stat TlsRxSw); de0=$(stat TlsDecryptError)
@@ -76,25 +79,31 @@ while read -r name kind version cipher a1 a2 a3; do
     if [ "$kind" = echo ]; then
         echo_count=$((echo_count + 1))
         timeout 60 ktls_client 127.0.0.1 $ECHO_PORT "$version" "$cipher" $CA echo "$a1" < /dev/null \
-            > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 1 /tmp/client.err | sed "s/^ktls_client: //")"; }
+            > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 2 /tmp/client.err | sed "s/^ktls_client: //" | tr "\n" " ")"; }
         server=$(echo_line $echo_count)
         case "$server" in "ktls_echo: OK"*) ;; *) ok=0; why="$why; $server" ;; esac
         detail="$(head -n 1 /tmp/client.err | sed 's/^ktls_client: //'), $a1 bytes echoed"
         mode=ktls
     else
-        mode=$a3
+        mode=$a4
         if ! start_gateway "$mode"; then
             ok=0; why="gateway did not start: $(tail -n 3 /tmp/gw-$mode.log | tr '\n' ' ')"
         else
             rm -f /tmp/expect
-            i=0; while [ $i -lt "$a2" ]; do cat "/ktls/www$a1" >> /tmp/expect; i=$((i + 1)); done
-            timeout 60 ktls_client 127.0.0.1 $GW_PORT "$version" "$cipher" $CA get "$a1" "$a2" < /dev/null \
-                > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 1 /tmp/client.err | sed "s/^ktls_client: //")"; }
+            if [ "$a1" = post ]; then
+                cp "$a3" /tmp/expect
+                what="POST $(wc -c < "$a3") bytes to $a2"
+            else
+                i=0; while [ $i -lt "$a3" ]; do cat "/ktls/www$a2" >> /tmp/expect; i=$((i + 1)); done
+                what="$a3 x GET $a2"
+            fi
+            timeout 60 ktls_client 127.0.0.1 $GW_PORT "$version" "$cipher" $CA "$a1" "$a2" "$a3" < /dev/null \
+                > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 2 /tmp/client.err | sed "s/^ktls_client: //" | tr "\n" " ")"; }
             if [ $ok = 1 ] && ! cmp -s /tmp/client.out /tmp/expect; then
                 ok=0; why="body differs ($(wc -c < /tmp/client.out) bytes, want $(wc -c < /tmp/expect))"
             fi
         fi
-        detail="$(head -n 1 /tmp/client.err | sed 's/^ktls_client: //'), $a2 x $a1 through the gateway ($mode)"
+        detail="$(head -n 1 /tmp/client.err | sed 's/^ktls_client: //'), $what through the gateway ($mode)"
     fi
     sleep 0.2   # the server's close runs after the client's exit
     tx1=$(stat TlsTxSw); rx1=$(stat TlsRxSw); de1=$(stat TlsDecryptError)

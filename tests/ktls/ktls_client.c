@@ -8,6 +8,9 @@
  *       COUNT (default 1) GET requests for PATH on one connection (the last
  *       with "Connection: close"); each answer must be 200 and its body goes
  *       to stdout.
+ *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem post PATH FILE
+ *       one POST of FILE's bytes (uneven writes, so the server's receive path
+ *       sees records of many sizes); the 200 answer's body goes to stdout.
  *
  * CIPHER is one wolfSSL suite name, so the negotiation can only land on it.
  * The certificate is verified against CA.pem for the name "localhost".
@@ -157,11 +160,46 @@ static void do_get(const char *path, int count)
     }
 }
 
+/* Writes len bytes in uneven pieces: records of many sizes reach the peer. */
+static void write_uneven(const unsigned char *p, size_t len)
+{
+    size_t off = 0, step = 1;
+
+    while (off < len) {
+        size_t take = len - off < step ? len - off : step;
+        write_all(p + off, take);
+        off += take;
+        step = step * 3 + 7;
+        if (step > 16384)
+            step = 1000;
+    }
+}
+
+static void do_post(const char *path, const char *file)
+{
+    static unsigned char body[4 << 20];
+    char req[1024];
+    FILE *f = fopen(file, "rb");
+    size_t len;
+    int n;
+
+    if (!f)
+        die("cannot open the POST body file");
+    len = fread(body, 1, sizeof(body), f);
+    fclose(f);
+    n = snprintf(req, sizeof(req),
+                 "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %zu\r\n"
+                 "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n", path, len);
+    write_all(req, (size_t)n);
+    write_uneven(body, len);
+    read_response();
+}
+
 static void do_echo(size_t len)
 {
     unsigned char *out = malloc(len + 1), *back = malloc(len + 1);
     char head[32];
-    size_t off = 0, got = 0, step = 1;
+    size_t got = 0;
     int n;
 
     if (!out || !back)
@@ -170,15 +208,7 @@ static void do_echo(size_t len)
         out[i] = pattern(i);
     n = snprintf(head, sizeof(head), "%zu\n", len);
     write_all(head, (size_t)n);
-    /* Uneven writes: records of many sizes reach the kernel's RX path. */
-    while (off < len) {
-        size_t take = len - off < step ? len - off : step;
-        write_all(out + off, take);
-        off += take;
-        step = step * 3 + 7;
-        if (step > 16384)
-            step = 1000;
-    }
+    write_uneven(out, len);
     while (got < len) {
         n = wolfSSL_read(ssl, back + got, (int)(len - got));
         if (n <= 0)
@@ -201,8 +231,9 @@ int main(int argc, char **argv)
     WOLFSSL_CTX *ctx;
     int fd, tls13;
 
-    if (argc < 8 || (strcmp(argv[6], "echo") != 0 && strcmp(argv[6], "get") != 0)) {
-        fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT]\n");
+    if (argc < 8 || (strcmp(argv[6], "echo") != 0 && strcmp(argv[6], "get") != 0 &&
+                     strcmp(argv[6], "post") != 0)) {
+        fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT] | post PATH FILE\n");
         return 2;
     }
     tls13 = strcmp(argv[3], "1.3") == 0;
@@ -238,6 +269,8 @@ int main(int argc, char **argv)
 
     if (strcmp(argv[6], "echo") == 0)
         do_echo(strtoul(argv[7], NULL, 10));
+    else if (strcmp(argv[6], "post") == 0 && argc > 8)
+        do_post(argv[7], argv[8]);
     else
         do_get(argv[7], argc > 8 ? atoi(argv[8]) : 1);
 
