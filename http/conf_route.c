@@ -152,7 +152,7 @@ static int set_server_name(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, vo
             if (re == NULL)
                 return gw_conf_error(err, n, "%s", msg);
         }
-        name = strdup(re ? v + 1 : v);
+        name = strdup(v); /* a regex keeps its '~': the first name is $server_name, as written */
         grown = realloc(s->name_re, (s->nnames + 1) * sizeof(*grown));
         if (grown)
             s->name_re = grown;

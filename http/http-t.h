@@ -148,7 +148,7 @@ struct gw_http_srv {
     gw_http_lconf_t lc;
     gw_http_ans_t ans;
     gw_hconf_t *hconf;
-    char **names; /* server_name as written, lower-cased unless a regex */
+    char **names; /* server_name as written (a regex with its '~'), lower-cased unless a regex */
     uint32_t nnames;
     struct gw_regex **name_re; /* per name: the compiled ~regex, else NULL */
     gw_http_loc_t **locs; /* every location of the server, nested ones too, in config order
