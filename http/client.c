@@ -4,6 +4,7 @@
  * checked, and the body forwarded to the upstream as received, framing
  * included, without copies.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +15,7 @@
 #include "core/conn.h"
 #include "core/gw.h"
 #include "answers.h"
+#include "errors.h"
 #include "http.h"
 #include "proxy.h"
 #include "request.h"
@@ -81,11 +83,10 @@ static int redirect(gw_worker_t *w, gw_http_req_t *req)
 {
     const gw_http_addr_t *a = req->client->ctx;
     const char *host;
-    char hbuf[1024], ip[INET6_ADDRSTRLEN];
-    int hn = -1;
-    uint32_t hlen, len;
+    char hbuf[1024], ip[INET6_ADDRSTRLEN], *loc, *resp;
+    int hn = -1, n;
+    uint32_t hlen, len = 0;
     gw_target_t t;
-    char *resp;
 
     gw_request_host(req, &host, &hlen);
     if (host && hlen)
@@ -100,29 +101,20 @@ static int redirect(gw_worker_t *w, gw_http_req_t *req)
                       ss.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
                                               : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
                       ip, sizeof(ip));
-        memcpy(hbuf, ip, strlen(ip));
         hn = (int)strlen(ip);
+        memcpy(hbuf, ip, (size_t)hn);
     }
     gw_request_target(req, &t);
-    gw_exchange_release_upstream(w, req, 0, 0);
-    if (gw_exchange_body_pending(req) || w->stopping || req->client->wc != w->cur)
-        req->keepalive = 0;
-    resp = gw_route_redirect_response(hbuf, (uint32_t)hn, gw_addr_port(&a->addr), req->loc->match,
-                                      req->loc->match_len, t.query, t.query_len, req->keepalive, req->is_head,
-                                      &len);
-    if (resp)
-        gw_conn_send_heap(w, req->client, resp, resp, len);
-    req->status = 301;
-    req->rs_state = GW_RS_DONE;
-    req->head_sent = 1;
-    if (!req->keepalive || resp == NULL) {
-        gw_conn_t *c = req->client;
-
-        gw_exchange_free(w, req);
-        gw_conn_finish(w, c, 1);
-        return GW_ERR;
-    }
-    return 0;
+    /* port_in_redirect on: the port unless 80; the query is kept */
+    n = gw_addr_port(&a->addr) == 80
+            ? asprintf(&loc, "http://%.*s%s%.*s", hn, hbuf, req->loc->match, (int)t.query_len, t.query)
+            : asprintf(&loc, "http://%.*s:%u%s%.*s", hn, hbuf, gw_addr_port(&a->addr), req->loc->match,
+                       (int)t.query_len, t.query);
+    if (n < 0)
+        return gw_exchange_client_error(w, req, 500);
+    resp = gw_http_special_response(301, loc, (uint32_t)n, gw_exchange_answer_begin(w, req), req->is_head, &len);
+    free(loc);
+    return gw_exchange_answer_send(w, req, 301, resp, len);
 }
 
 /* ---- parsing ---- */

@@ -462,29 +462,3 @@ int gw_route_build_level(gw_route_level_t *lv, gw_http_loc_t **locs, uint32_t n,
     }
     return 0;
 }
-
-/* ---- the 301 ---- */
-
-char *gw_route_redirect_response(const char *host, uint32_t host_len, unsigned port, const char *uri,
-                                 uint32_t uri_len, const char *query, uint32_t query_len, int keepalive,
-                                 int head_only, uint32_t *out_len)
-{
-    static const char body[] = "<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n<body>\r\n"
-                               "<center><h1>301 Moved Permanently</h1></center>\r\n"
-                               "<hr><center>gateway</center>\r\n</body>\r\n</html>\r\n";
-    char portbuf[8] = "";
-    char *out;
-    int n;
-
-    if (port != 80)
-        snprintf(portbuf, sizeof(portbuf), ":%u", port);
-    n = asprintf(&out,
-                 "HTTP/1.1 301 Moved Permanently\r\nServer: gateway\r\nContent-Type: text/html\r\n"
-                 "Content-Length: %zu\r\nLocation: http://%.*s%s%.*s%.*s\r\nConnection: %s\r\n\r\n%s",
-                 sizeof(body) - 1, (int)host_len, host, portbuf, (int)uri_len, uri, (int)query_len, query,
-                 keepalive ? "keep-alive" : "close", head_only ? "" : body);
-    if (n < 0)
-        return NULL;
-    *out_len = (uint32_t)n;
-    return out;
-}

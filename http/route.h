@@ -74,14 +74,6 @@ typedef struct gw_route_uri {
 size_t gw_route_upstream_uri_size(const gw_http_loc_t *loc, const gw_route_uri_t *u);
 char *gw_route_put_upstream_uri(const gw_http_loc_t *loc, const gw_route_uri_t *u, char *p);
 
-/*
- * The 301 response for GW_ROUTE_REDIRECT: Location http://HOST[:PORT]URI/?QUERY
- * (port left out when 80), nginx's HTML body unless head_only. malloc'ed.
- */
-char *gw_route_redirect_response(const char *host, uint32_t host_len, unsigned port, const char *uri,
-                                 uint32_t uri_len, const char *query, uint32_t query_len, int keepalive,
-                                 int head_only, uint32_t *out_len);
-
 /* Build what lookups need once the configuration is read (conf_route.c calls them). */
 int gw_route_build_level(gw_route_level_t *lv, gw_http_loc_t **locs, uint32_t n, const gw_http_loc_t *parent,
                          char *msg, size_t size, const gw_http_loc_t **bad);
