@@ -173,6 +173,11 @@ static int redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, const c
     return send_answer(w, req, status, resp, len);
 }
 
+int gw_answers_redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *url, size_t len)
+{
+    return redirect(w, req, status, url, len);
+}
+
 /* An answer with a body of ours (return's text, a file). */
 static int answer_body(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *ctype, const char *body,
                        size_t blen)

@@ -31,6 +31,9 @@ int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 /* nginx's own response for status (its page, if it has one), error_page aside. 0 or GW_ERR as gw_exchange_respond. */
 int gw_answers_plain(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 
+/* A redirect answer (status 301...) to url, made absolute as nginx does when it starts with '/'. 0 or GW_ERR. */
+int gw_answers_redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *url, size_t len);
+
 /* proxy_intercept_errors: should the upstream's answer with `status` be replaced by an error_page? */
 int gw_answers_intercepts(const gw_http_req_t *req, unsigned status);
 

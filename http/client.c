@@ -15,7 +15,6 @@
 #include "core/conn.h"
 #include "core/gw.h"
 #include "answers.h"
-#include "errors.h"
 #include "http.h"
 #include "proxy.h"
 #include "request.h"
@@ -78,43 +77,20 @@ const gw_http_loc_t *gw_http_find_location(const gw_http_srv_t *s, const char *p
     return l;
 }
 
-/* nginx's 301 from "/docs" to "/docs/": Location is absolute, on the Host asked for (else our address). */
+/* nginx's 301 from "/docs" to "/docs/" (query kept), made absolute on the host asked for. */
 static int redirect(gw_worker_t *w, gw_http_req_t *req)
 {
-    const gw_http_addr_t *a = req->client->ctx;
-    const char *host;
-    char hbuf[1024], ip[INET6_ADDRSTRLEN], *loc, *resp;
-    int hn = -1, n;
-    uint32_t hlen, len = 0;
     gw_target_t t;
+    char *url;
+    int n, r;
 
-    gw_request_host(req, &host, &hlen);
-    if (host && hlen)
-        hn = gw_route_host(host, hlen, hbuf, sizeof(hbuf));
-    if (hn <= 0) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-
-        ip[0] = '\0';
-        if (getsockname(req->client->fd, (struct sockaddr *)&ss, &sl) == 0)
-            inet_ntop(ss.ss_family,
-                      ss.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
-                                              : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
-                      ip, sizeof(ip));
-        hn = (int)strlen(ip);
-        memcpy(hbuf, ip, (size_t)hn);
-    }
     gw_request_target(req, &t);
-    /* port_in_redirect on: the port unless 80; the query is kept */
-    n = gw_addr_port(&a->addr) == 80
-            ? asprintf(&loc, "http://%.*s%s%.*s", hn, hbuf, req->loc->match, (int)t.query_len, t.query)
-            : asprintf(&loc, "http://%.*s:%u%s%.*s", hn, hbuf, gw_addr_port(&a->addr), req->loc->match,
-                       (int)t.query_len, t.query);
+    n = asprintf(&url, "%s%.*s", req->loc->match, (int)t.query_len, t.query);
     if (n < 0)
         return gw_exchange_client_error(w, req, 500);
-    resp = gw_http_special_response(301, loc, (uint32_t)n, gw_exchange_answer_begin(w, req), req->is_head, &len);
-    free(loc);
-    return gw_exchange_answer_send(w, req, 301, resp, len);
+    r = gw_answers_redirect(w, req, 301, url, (size_t)n);
+    free(url);
+    return r;
 }
 
 /* ---- parsing ---- */
@@ -145,7 +121,9 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
     if (status)
         return gw_exchange_client_error(w, req, (unsigned)status);
     req->rq_state = GW_RQ_BODY;
-    if (to_slash)
+    /* nginx: a server-level return comes first (server rewrite phase), then this
+     * redirect (find_config), then the location's own answers */
+    if (to_slash && !req->srv->ans.ret_code)
         return redirect(w, req);
     status = gw_answers_route(w, req);
     if (status != GW_ANS_DECLINED)
