@@ -327,8 +327,8 @@ static int compile_upstream(gw_hconf_t *hc, const gw_http_loc_t *loc)
     if (!name_in(&names, "host", 4) && (push_up(hc, &host) < 0 || name_add(&names, "host", 4) < 0))
         goto nomem;
     if (!name_in(&names, "connection", 10)) {
-        /* With a keepalive pool the connection is meant to be reused: no close (see the top). */
-        if (!(loc->upstream && loc->upstream->keepalive) && push_up(hc, &conn_close) < 0)
+        /* With a keepalive pool (and 1.1) the connection is meant to be reused: no close (see the top). */
+        if (!(loc->upstream && loc->upstream->keepalive && hc->http_version == 1) && push_up(hc, &conn_close) < 0)
             goto nomem;
         if (name_add(&names, "connection", 10) < 0)
             goto nomem;

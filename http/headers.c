@@ -159,7 +159,8 @@ char *gw_headers_upstream_head(gw_http_req_t *req, const gw_iov_t *uri, uint32_t
     else
         PUT_LIT(&b, " HTTP/1.0\r\n");
 
-    req->up_conn_close = 0;
+    /* An HTTP/1.0 request keeps its connection only if it says keep-alive. */
+    req->up_conn_close = !minor;
     req->up_upgrade = 0;
     for (uint32_t i = 0; i < hc->nup; i++) {
         const gw_hentry_t *e = &hc->up[i];
@@ -194,6 +195,8 @@ char *gw_headers_upstream_head(gw_http_req_t *req, const gw_iov_t *uri, uint32_t
         }
         if (e->kind == GW_HK_CONNECTION && gw_token_list_has(v, vlen, "close"))
             req->up_conn_close = 1;
+        else if (e->kind == GW_HK_CONNECTION && !minor && gw_token_list_has(v, vlen, "keep-alive"))
+            req->up_conn_close = 0;
         else if (e->kind == GW_HK_UPGRADE)
             req->up_upgrade = 1;
     }

@@ -16,7 +16,7 @@
 #include "request.h"
 #include "vars.h"
 
-typedef size_t (*getter_fn)(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap);
+typedef gw_var_get_fn getter_fn;
 
 typedef struct piece {
     getter_fn get; /* NULL: a literal */
@@ -452,6 +452,21 @@ static int resolve(const char *name, size_t len, piece_t *p)
             p->get = prefixed[i].get;
             p->text = strndup(name + pl, len - pl);
             p->len = len - pl;
+            return p->text ? 0 : -1;
+        }
+    }
+    /* Variables another module defines (vars.h: gw_vars_more), when linked in. */
+    for (const gw_var_def_t *d = gw_vars_more; d && d->name; d++) {
+        size_t nl = strlen(d->name);
+
+        if (!d->prefix && nl == len && memcmp(d->name, name, len) == 0) {
+            p->get = d->get;
+            return 0;
+        }
+        if (d->prefix && len > nl && memcmp(d->name, name, nl) == 0) {
+            p->get = d->get;
+            p->text = strndup(name + nl, len - nl);
+            p->len = len - nl;
             return p->text ? 0 : -1;
         }
     }

@@ -238,7 +238,10 @@ http {
     # No Connection set: nginx sends its default "close"; we leave it out for
     # an upstream with a keepalive pool (documented deviation).
     ('proxy_http_version 1.1; proxy_set_header X-A a;', not NGINX),
-], ids=["connection-empty", "with-other-headers", "connection-close", "default-connection"])
+    ('proxy_http_version 1.0; proxy_set_header Connection "";', False),     # 1.0 without keep-alive: closed
+    ('proxy_http_version 1.0; proxy_set_header Connection keep-alive;', True),
+], ids=["connection-empty", "with-other-headers", "connection-close", "default-connection", "http10",
+        "http10-keep-alive"])
 def test_upstream_keepalive_follows_the_connection_header(backends, gateway, directives, reused):
     b0, = backends(1)
     gw = gateway(KEEPALIVE % directives, [b0])
