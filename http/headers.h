@@ -138,14 +138,6 @@ size_t gw_headers_response_own(const gw_http_req_t *req, int proxied, char *out)
  */
 size_t gw_headers_response_added(const gw_http_req_t *req, unsigned status, char *out, size_t cap);
 
-/*
- * An answer of our own (errors.c's, whole, malloc'ed) given nginx's headers:
- * our Server (server_tokens) and Date after the status line, add_header's
- * lines at the end of the head. Returns the new response (resp was freed,
- * *len updated), or resp itself when out of memory.
- */
-char *gw_headers_decorate_answer(const gw_http_req_t *req, unsigned status, char *resp, uint32_t *len);
-
 /* "Server: gateway/VERSION\r\n" or "Server: gateway\r\n" per server_tokens of req (NULL: on). */
 const char *gw_headers_server_line(const gw_http_req_t *req, uint32_t *len);
 
