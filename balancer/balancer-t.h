@@ -6,6 +6,7 @@
 
 #include "core/addr.h"
 #include "core/conn-t.h"
+#include "core/stats.h"
 
 #define GW_MAX_PEERS 256 /* per upstream: the tried set is a 256-bit map */
 
@@ -91,10 +92,26 @@ typedef struct gw_pool {
     uint32_t n, cap;
 } gw_pool_t;
 
+/*
+ * A peer's counters in one worker, for the scrape (http/metrics.c): written
+ * only by that worker, read by whichever worker serves the scrape.
+ */
+typedef struct gw_peer_stats {
+    gw_counter_t by_class[GW_STATUS_CLASSES]; /* attempts by response status class */
+    gw_counter_t failures;                    /* attempts that failed (error, timeout, invalid header) */
+    gw_counter_t retries;                     /* attempts passed on to another peer */
+    gw_gauge_t active;                        /* requests in flight to it */
+    gw_gauge_t idle;                          /* keepalive connections idle in the pool */
+    _Atomic uint64_t fail_until;              /* ms (CLOCK_MONOTONIC): unavailable until then */
+    gw_hist_t connect;                        /* connect time (new connections) */
+    gw_hist_t header;                         /* time to the response head */
+} gw_peer_stats_t;
+
 /* An upstream as one worker sees it. */
 struct gw_upstream_rt {
     const gw_upstream_t *u;
     gw_peer_state_t *ps; /* one per peer */
+    gw_peer_stats_t *st; /* one per peer, or NULL (no metrics: unit tests) */
     gw_pool_t pool;
     uint64_t rng;        /* random, random two */
 };

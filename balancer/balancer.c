@@ -29,6 +29,21 @@ gw_peer_t *gw_rr_pick_range(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx, uint32_t f
     return best;
 }
 
+/* Mirror what a scrape shows of p (active requests, failure window) into its counters. */
+static void publish(gw_upstream_rt_t *rt, const gw_peer_t *p)
+{
+    const gw_peer_state_t *ps = &rt->ps[p->idx];
+    gw_peer_stats_t *st;
+
+    if (rt->st == NULL)
+        return;
+    st = &rt->st[p->idx];
+    gw_gauge_set(&st->active, ps->active);
+    atomic_store_explicit(&st->fail_until,
+                          p->max_fails && ps->fails >= p->max_fails ? ps->checked + p->fail_timeout : 0,
+                          memory_order_relaxed);
+}
+
 gw_peer_t *gw_balancer_get(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
 {
     const gw_upstream_t *u = rt->u;
@@ -43,18 +58,23 @@ gw_peer_t *gw_balancer_get(gw_upstream_rt_t *rt, gw_pick_ctx_t *ctx)
 
         for (uint32_t i = 0; i < u->nprimary; i++)
             all_tried &= gw_pick_tried(ctx, i);
-        if (!all_tried)
+        if (!all_tried) {
             gw_health_reset(rt);
+            for (uint32_t i = 0; i < u->nprimary; i++)
+                publish(rt, &u->peers[i]);
+        }
         return NULL;
     }
     ctx->tried[p->idx / 64] |= 1ull << (p->idx % 64);
     gw_health_picked(rt, p, ctx->now);
+    publish(rt, p);
     return p;
 }
 
 void gw_balancer_done(gw_upstream_rt_t *rt, const gw_peer_t *p, gw_peer_outcome_t outcome, uint64_t now)
 {
     gw_health_done(rt, p, outcome, now);
+    publish(rt, p);
 }
 
 uint64_t gw_balancer_random(gw_upstream_rt_t *rt)

@@ -4,15 +4,27 @@
  * backend closing it (or sending anything unasked) is seen at once and the
  * connection leaves the pool instead of being handed to a request.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "balancer.h"
 #include "core/conn.h"
 
+/* The keepalive-idle gauge of c's peer (c->ctx) moves by d. */
+static void count_idle(gw_pool_t *p, const gw_conn_t *c, int d)
+{
+    gw_upstream_rt_t *rt = (gw_upstream_rt_t *)((char *)p - offsetof(gw_upstream_rt_t, pool));
+    const gw_peer_t *peer = c->ctx;
+
+    if (rt->st && peer)
+        gw_gauge_add(&rt->st[peer->idx].idle, d);
+}
+
 static void pool_remove(gw_pool_t *p, gw_conn_t *c)
 {
     for (uint32_t i = 0; i < p->n; i++) {
         if (p->idle[i] == c) {
+            count_idle(p, c, -1);
             for (uint32_t j = i + 1; j < p->n; j++)
                 p->idle[j - 1] = p->idle[j];
             p->n--;
@@ -61,6 +73,7 @@ gw_conn_t *gw_pool_get(gw_worker_t *w, gw_upstream_rt_t *rt, const gw_peer_t *pe
         for (uint32_t j = i + 1; j < p->n; j++)
             p->idle[j - 1] = p->idle[j];
         p->n--;
+        count_idle(p, c, -1);
         gw_conn_timer_off(w, c);
         return c;
     }
@@ -93,6 +106,7 @@ void gw_pool_put(gw_worker_t *w, gw_upstream_rt_t *rt, gw_conn_t *c, const gw_pe
     c->data = p;
     c->ctx = peer;
     p->idle[p->n++] = c;
+    count_idle(p, c, 1);
     gw_conn_timer(w, c, rt->u->keepalive_timeout);
     gw_conn_recv_start(w, c);
 }

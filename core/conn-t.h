@@ -50,6 +50,7 @@ enum {
     GW_CONN_READ_EOF = 1u << 10,
     GW_CONN_STARVED = 1u << 11,       /* recv ended with ENOBUFS; re-armed when buffers return */
     GW_CONN_USED = 1u << 12,          /* slot allocated */
+    GW_CONN_ACCEPTED = 1u << 13,      /* a client connection: counted in the worker's stats */
 };
 
 /* A peer's address, compact (a sockaddr_storage is 128 bytes; this is 20). */
@@ -70,6 +71,7 @@ struct gw_conn {
     uint32_t requests; /* requests carried so far (keepalive_requests) */
     uint64_t number;   /* serial number of an accepted connection, process-wide (nginx's $connection) */
     gw_segq_t out;     /* output, in order */
+    uint64_t queued;   /* bytes ever queued for sending ($bytes_sent marks positions in it) */
     gw_timer_t timer;
     const gw_conn_ops_t *ops;
     void *data;            /* the owner's state */

@@ -30,6 +30,8 @@ static void conn_free(gw_worker_t *w, gw_conn_t *c)
 {
     gw_wcycle_t *wc = c->wc;
 
+    if (c->flags & GW_CONN_ACCEPTED)
+        gw_gauge_add(&w->st.active, -1);
     c->flags = 0;
     c->fd = -1;
     c->ops = NULL;
@@ -64,6 +66,7 @@ gw_conn_t *gw_conn_alloc(gw_worker_t *w, gw_wcycle_t *wc, int fd)
     c->inflight = 0;
     c->sending = 0;
     c->requests = 0;
+    c->queued = 0;
     gw_segq_init(&c->out);
     c->timer.next = c->timer.prev = NULL;
     c->ops = NULL;
@@ -150,6 +153,7 @@ static void push(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, i
     s->len = len;
     s->bid = bid;
     s->block = block;
+    c->queued += len;
     gw_segq_push(&c->out, s);
     mark_dirty(w, c);
 }
@@ -191,6 +195,7 @@ void gw_conn_send_queue(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q)
         gw_segq_clear(q, &w->segs, &w->bufs);
         return;
     }
+    c->queued += q->bytes;
     *c->out.tailp = q->head;
     c->out.tailp = q->tailp;
     c->out.bytes += q->bytes;
@@ -438,6 +443,8 @@ void gw_conn_handle_recv(gw_worker_t *w, gw_conn_t *c, struct io_uring_cqe *cqe)
         uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 
         gw_buf_taken(&w->bufs, bid);
+        if (c->flags & GW_CONN_ACCEPTED)
+            gw_stat_add(&w->st.bytes_in, (uint64_t)res);
         if (c->flags & (GW_CONN_CLOSING | GW_CONN_LINGER)) {
             gw_buf_unref(&w->bufs, bid);
             if ((c->flags & GW_CONN_LINGER) && !(c->flags & GW_CONN_CLOSING))
@@ -482,6 +489,8 @@ void gw_conn_handle_send(gw_worker_t *w, gw_conn_t *c, int res)
             gw_conn_close(w, c);
         return;
     }
+    if (c->flags & GW_CONN_ACCEPTED)
+        gw_stat_add(&w->st.bytes_out, (uint64_t)res);
     gw_segq_consume(&c->out, &w->segs, &w->bufs, (uint32_t)res);
     if (c->out.bytes)
         mark_dirty(w, c); /* short send or more queued meanwhile */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,16 @@ int gw_log_enabled(gw_log_level_t level)
     return (int)level <= atomic_load_explicit(&sink.level, memory_order_relaxed);
 }
 
+static void write_line(int fd, gw_log_level_t level, const char *fmt, va_list ap);
+
 void gw_logv(gw_log_level_t level, const char *fmt, va_list ap)
+{
+    if (!gw_log_enabled(level))
+        return;
+    write_line(atomic_load(&sink.fd), level, fmt, ap);
+}
+
+static void write_line(int fd, gw_log_level_t level, const char *fmt, va_list ap)
 {
     char line[2048];
     struct tm tm;
@@ -102,8 +112,6 @@ void gw_logv(gw_log_level_t level, const char *fmt, va_list ap)
     size_t n;
     int r;
 
-    if (!gw_log_enabled(level))
-        return;
     now = time(NULL);
     localtime_r(&now, &tm);
     n = strftime(line, sizeof(line), "%Y/%m/%d %H:%M:%S ", &tm);
@@ -119,7 +127,7 @@ void gw_logv(gw_log_level_t level, const char *fmt, va_list ap)
         n = sizeof(line) - 1;
     line[n++] = '\n';
     /* One write per line: O_APPEND keeps concurrent workers' lines whole. */
-    if (write(atomic_load(&sink.fd), line, n) < 0) {
+    if (write(fd, line, n) < 0) {
         /* nowhere left to report it */
     }
 }
@@ -130,5 +138,90 @@ void gw_log(gw_log_level_t level, const char *fmt, ...)
 
     va_start(ap, fmt);
     gw_logv(level, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- more files (see log.h) ---- */
+
+typedef struct log_file {
+    char *path;
+    int fd;
+} log_file_t;
+
+/* Touched by the main thread only (configuration loads, SIGUSR1). */
+static log_file_t *files;
+static uint32_t nfiles;
+
+int gw_log_file_open(const char *path)
+{
+    log_file_t *grown;
+    int fd;
+
+    if (strcmp(path, "stderr") == 0)
+        return 2;
+    for (uint32_t i = 0; i < nfiles; i++)
+        if (strcmp(files[i].path, path) == 0)
+            return files[i].fd;
+    grown = realloc(files, (nfiles + 1) * sizeof(*files));
+    if (grown == NULL)
+        return -ENOMEM;
+    files = grown;
+    fd = open_path(path);
+    if (fd < 0)
+        return fd;
+    files[nfiles].path = strdup(path);
+    if (files[nfiles].path == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    files[nfiles++].fd = fd;
+    return fd;
+}
+
+int gw_log_sink_open(const char *path, int level, gw_log_sink_t **out)
+{
+    gw_log_sink_t *s;
+    int fd = gw_log_file_open(path);
+
+    if (fd < 0)
+        return fd;
+    s = malloc(sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->fd = fd;
+    s->level = level;
+    *out = s; /* kept for the process' life, as the file is: reloads are few */
+    return 0;
+}
+
+int gw_log_reopen_all(void)
+{
+    int rc = gw_log_reopen();
+
+    for (uint32_t i = 0; i < nfiles; i++) {
+        int fd = open_path(files[i].path);
+
+        if (fd < 0) {
+            rc = rc ? rc : fd;
+            continue;
+        }
+        /* Atomically replaces what the number refers to: no window where a
+         * worker's write could hit a closed or reused descriptor. */
+        if (dup3(fd, files[i].fd, O_CLOEXEC) < 0 && rc == 0)
+            rc = -errno;
+        close(fd);
+    }
+    return rc;
+}
+
+void gw_log_to(const gw_log_sink_t *s, gw_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (s == NULL)
+        gw_logv(level, fmt, ap);
+    else if ((int)level <= s->level)
+        write_line(s->fd, level, fmt, ap);
     va_end(ap);
 }

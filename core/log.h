@@ -43,6 +43,33 @@ int gw_log_enabled(gw_log_level_t level);
 void gw_log(gw_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gw_logv(gw_log_level_t level, const char *fmt, va_list ap);
 
+/*
+ * Log files besides the main error log: error_log below main, access logs.
+ * Opened by the main thread while loading a configuration, shared by path
+ * (two directives naming one file get one descriptor), kept for the
+ * process' life, and reopened in place on SIGUSR1: the new file is dup3()'d
+ * onto the same descriptor number, so a worker never sees a stale or closed
+ * descriptor and needs to do nothing (a write already in flight finishes in
+ * the old file).
+ */
+typedef struct gw_log_sink {
+    int fd;
+    int level; /* messages up to this level */
+} gw_log_sink_t;
+
+/* The shared descriptor for `path` ("stderr" is fd 2), opened O_APPEND if new. fd or -errno. */
+int gw_log_file_open(const char *path);
+
+/* A sink writing `level` and more severe to `path`. 0 or -errno. Sinks live as long as the process. */
+int gw_log_sink_open(const char *path, int level, gw_log_sink_t **out);
+
+/* Reopen every file of gw_log_file_open (and the main error log). 0, or the first -errno (others still done). */
+int gw_log_reopen_all(void);
+
+/* Like gw_log, to `sink` (NULL: the main error log). */
+void gw_log_to(const gw_log_sink_t *sink, gw_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define gw_log_error(...) gw_log(GW_LOG_ERR, __VA_ARGS__)
 #define gw_log_warn(...) gw_log(GW_LOG_WARN, __VA_ARGS__)
 #define gw_log_notice(...) gw_log(GW_LOG_NOTICE, __VA_ARGS__)

@@ -135,6 +135,8 @@ static void on_worker_note(master_t *m, char c, int *alive)
 
 static void on_signal(master_t *m, int signo)
 {
+    int r;
+
     switch (signo) {
     case SIGTERM:
     case SIGINT:
@@ -151,8 +153,8 @@ static void on_signal(master_t *m, int signo)
         break;
     case SIGUSR1:
         gw_log(GW_LOG_NOTICE, "signal %d received, reopening logs", signo);
-        if (gw_log_reopen() < 0)
-            gw_log(GW_LOG_ALERT, "reopening \"%s\" failed", m->cy->error_log);
+        if ((r = gw_log_reopen_all()) < 0)
+            gw_log(GW_LOG_ALERT, "reopening logs failed (%d: %s)", -r, strerror(-r));
         break;
     case SIGHUP:
         gw_log(GW_LOG_NOTICE, "signal %d received, reconfiguring", signo);

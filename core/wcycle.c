@@ -252,6 +252,7 @@ void gw_wcycle_handle_accept(gw_worker_t *w, struct io_uring_cqe *cqe)
     l->slots[slot].armed = 0;
     wc->accepts--;
     if (cqe->res >= 0) {
+        gw_stat_inc(&w->st.accepted);
         if (w->stopping) {
             close(cqe->res);
         } else if ((c = gw_conn_alloc(w, wc, cqe->res)) == NULL) {
@@ -259,6 +260,9 @@ void gw_wcycle_handle_accept(gw_worker_t *w, struct io_uring_cqe *cqe)
             close(cqe->res);
         } else {
             w->stats.accepted++;
+            gw_stat_inc(&w->st.handled);
+            gw_gauge_add(&w->st.active, 1);
+            c->flags |= GW_CONN_ACCEPTED;
             store_peer(&c->peer, &l->slots[slot].ss);
             /* Accepted by an accept armed before a reload: the old
              * configuration serves it (its owner closes it after one

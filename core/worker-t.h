@@ -12,6 +12,7 @@
 #include "buf-t.h"
 #include "conn-t.h"
 #include "cycle-t.h"
+#include "stats.h"
 #include "timer-t.h"
 
 /* What the ring turned out to support (probed at start, see ring.c). */
@@ -126,6 +127,7 @@ struct gw_worker {
     int exit_code;
 
     gw_worker_stats_t stats;
+    gw_stats_t st; /* counters a scrape reads from another thread (stats.h) */
 };
 
 #endif

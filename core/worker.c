@@ -325,14 +325,28 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Every worker, for scrapes (gw_workers_all); set while the workers exist. */
+static _Atomic(gw_worker_t *) all_workers;
+static _Atomic int all_count;
+
+gw_worker_t *gw_workers_all(int *n)
+{
+    *n = atomic_load(&all_count);
+    return atomic_load(&all_workers);
+}
+
 gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *err)
 {
-    gw_worker_t *ws = calloc((size_t)n, sizeof(*ws));
+    /* Aligned: each worker's counters (w->st) start on their own cache line. */
+    gw_worker_t *ws = aligned_alloc(GW_CACHE_LINE, (size_t)n * sizeof(*ws));
 
     if (ws == NULL) {
         *err = -ENOMEM;
         return NULL;
     }
+    memset(ws, 0, (size_t)n * sizeof(*ws));
+    atomic_store(&all_count, n);
+    atomic_store(&all_workers, ws);
     for (int i = 0; i < n; i++) {
         gw_worker_t *w = &ws[i];
 
@@ -345,6 +359,7 @@ gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *e
             if (w->wake_fd < 0)
                 *err = -errno;
             gw_workers_signal(ws, i, GW_CMD_STOP_FAST);
+            atomic_store(&all_count, i);
             gw_workers_join(ws, i);
             return NULL;
         }
@@ -406,6 +421,8 @@ int gw_workers_join(gw_worker_t *ws, int n)
         rc |= ws[i].exit_code;
         worker_free(&ws[i]);
     }
+    atomic_store(&all_workers, NULL);
+    atomic_store(&all_count, 0);
     free(ws);
     return rc;
 }

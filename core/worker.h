@@ -46,6 +46,13 @@ static inline void gw_worker_exchange_done(gw_worker_t *w, uint64_t start_us)
     w->exchange_us = (uint32_t)((w->exchange_us * 15u + d) / 16u);
 }
 
+/*
+ * Every running worker (n of them), so a scrape in one worker can sum the
+ * others' counters (w->st, read with relaxed loads only). Valid while the
+ * workers run; NULL with *n = 0 before and after.
+ */
+gw_worker_t *gw_workers_all(int *n);
+
 /* Count of CPUs this process may run on (worker_processes auto). */
 int gw_cpu_count(void);
 

@@ -16,6 +16,7 @@
 #include "core/gw.h"
 #include "answers.h"
 #include "http.h"
+#include "obs.h"
 #include "proxy.h"
 #include "request.h"
 #include "route.h"
@@ -109,6 +110,7 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
     int status, to_slash = 0;
 
     c->requests++;
+    gw_obs_head_done(w, req);
     req->is_head = req->rq.method == HTTP_HEAD;
     status = route(req, &to_slash);
     if (status)
@@ -128,6 +130,8 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
     status = gw_answers_route(w, req);
     if (status != GW_ANS_DECLINED)
         return status;
+    if (lc->obs_handler)
+        return gw_obs_handle(w, req, (unsigned)lc->obs_handler);
     if (req->loc == NULL || req->loc->upstream == NULL)
         return gw_exchange_respond(w, req, 404);
     if (req->expect_100 && gw_exchange_body_pending(req))
@@ -152,6 +156,7 @@ static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, ui
 
     if (req->rq_state == GW_RQ_HEAD) {
         r = gw_request_parse_head(req, data, len, &used);
+        req->request_length += r == GW_AGAIN ? len : used;
         if (r == GW_AGAIN)
             return (int)len;
         if (r != 0)
@@ -161,6 +166,7 @@ static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, ui
     }
     /* The body: forwarded as received, framing included (chunked stays chunked). */
     r = gw_request_parse_body(req, data + used, len - used, &fwd);
+    req->request_length += fwd;
     if (r > 0)
         return gw_exchange_client_error(w, req, (unsigned)r);
     if (fwd && req->up) {

@@ -15,6 +15,7 @@
 #include "core/worker.h"
 #include "answers.h"
 #include "errors.h"
+#include "obs.h"
 #include "proxy.h"
 #include "request.h"
 
@@ -30,6 +31,7 @@ gw_http_req_t *gw_exchange_new(gw_worker_t *w, gw_conn_t *c)
     gw_segq_init(&req->inq);
     gw_request_parser_init(req);
     c->data = req;
+    gw_obs_request_begin(w, req);
     return req;
 }
 
@@ -43,6 +45,7 @@ static void peer_done(gw_worker_t *w, gw_http_req_t *req, int failed)
 
 void gw_exchange_free(gw_worker_t *w, gw_http_req_t *req)
 {
+    gw_obs_request_end(w, req);
     peer_done(w, req, 0);
     gw_segq_clear(&req->inq, &w->segs, &w->bufs);
     gw_msg_free(&req->in);
@@ -57,6 +60,7 @@ void gw_exchange_free(gw_worker_t *w, gw_http_req_t *req)
 /* Ready req for the next request already waiting in inq (pipelining). */
 static void reset(gw_worker_t *w, gw_http_req_t *req)
 {
+    gw_obs_request_end(w, req);
     gw_msg_reset(&req->in);
     gw_msg_reset(&req->out);
     /* The parser stopped right after the previous message; it goes on from there. */
@@ -86,6 +90,7 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     req->ep_status = 0;
     req->request_id[0] = req->request_id[1] = 0;
     req->dechunk = req->head_sent = req->in_1xx = req->up_paused = req->retried = req->rs_started = 0;
+    gw_obs_request_begin(w, req);
 }
 
 const gw_http_lconf_t *gw_exchange_lconf(const gw_http_req_t *req)
@@ -105,20 +110,14 @@ int gw_exchange_body_pending(const gw_http_req_t *req)
 
 void gw_exchange_log_upstream(const gw_http_req_t *req, const char *what, int err)
 {
-    const char *peer = req->peer ? req->peer->name : "-", *up = req->rt ? req->rt->u->name : "-";
-
-    if (!gw_log_enabled(GW_LOG_ERR))
-        return;
-    if (err)
-        gw_log(GW_LOG_ERR, "%s (%d: %s), upstream: \"%s\" in \"%s\"", what, err, strerror(err), peer, up);
-    else
-        gw_log(GW_LOG_ERR, "%s, upstream: \"%s\" in \"%s\"", what, peer, up);
+    gw_obs_log_upstream(req, what, err);
 }
 
 void gw_exchange_release_upstream(gw_worker_t *w, gw_http_req_t *req, int reusable, int failed)
 {
     gw_conn_t *up = req->up;
 
+    gw_obs_attempt_end(req);
     peer_done(w, req, failed);
     if (up == NULL)
         return;
@@ -188,8 +187,12 @@ int gw_exchange_answer_send(gw_worker_t *w, gw_http_req_t *req, unsigned status,
 {
     gw_conn_t *c = req->client;
 
-    if (resp)
+    if (resp) {
+        const char *end = memmem(resp, len, "\r\n\r\n", 4);
+
         gw_conn_send_heap(w, c, resp, resp, len);
+        req->body_mark = end ? c->queued - (len - (uint32_t)(end + 4 - resp)) : c->queued;
+    }
     req->status = (uint16_t)status;
     req->rs_state = GW_RS_DONE;
     req->head_sent = 1;

@@ -27,6 +27,10 @@ typedef struct gw_http_lconf {
     uint64_t proxy_next_upstream; /* GW_FT_* mask */
     uint64_t proxy_next_upstream_tries;   /* 0 = no limit */
     uint64_t proxy_next_upstream_timeout; /* ms, 0 = no limit */
+    /* observability (conf_obs.c): pointers as integers so merging stays one loop; 0 = none */
+    uint64_t obs_handler; /* GW_OBS_PROMETHEUS / GW_OBS_STUB_STATUS (this location answers itself) */
+    uint64_t access_log;  /* gw_alog_conf_t *, or 0 (off) */
+    uint64_t error_log;   /* gw_log_sink_t *, or 0 (the main error_log) */
 } gw_http_lconf_t;
 
 /* Header rewriting settings of one level (headers.h); the same position in
@@ -193,6 +197,8 @@ typedef struct gw_http_conf {
     uint32_t nsrvs;
     gw_http_addr_t **addrs;
     uint32_t naddrs;
+    struct gw_metrics_conf *metrics; /* per-server and per-peer counters (metrics.c) */
+    struct gw_obs_conf *obs;         /* log formats and access logs (accesslog.c) */
 } gw_http_conf_t;
 
 #endif

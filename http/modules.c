@@ -12,6 +12,7 @@
 #include "conf_answers.h"
 #include "conf_route.h"
 #include "http.h"
+#include "obs.h"
 
 const gw_module_t *const gw_modules[] = {
     &gw_balancer_module,
@@ -19,6 +20,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_answers_module,
     &gw_http_headers_module, /* after http: its init_cycle needs the locations resolved */
     &gw_route_module,
+    &gw_obs_module,
     NULL,
 };
 

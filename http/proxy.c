@@ -14,6 +14,7 @@
 #include "core/conn.h"
 #include "core/gw.h"
 #include "answers.h"
+#include "obs.h"
 #include "proxy.h"
 #include "request.h"
 #include "response.h"
@@ -135,6 +136,7 @@ static int attach(gw_worker_t *w, gw_http_req_t *req, int allow_pool, gw_segq_t 
     req->up = up;
     req->up_sent = 0;
     up->requests++;
+    gw_obs_attempt_begin(req, req->up_reused);
     gw_response_parser_init(req);
     gw_conn_send_heap(w, up, head, head, len);
     if (body)
@@ -206,6 +208,7 @@ static void upstream_error(gw_worker_t *w, gw_http_req_t *req, unsigned ft, unsi
 {
     int failed = counts_as_failure(req, ft);
 
+    gw_obs_attempt_failed(req, status, ft & (GW_FT_ERROR | GW_FT_TIMEOUT | GW_FT_INVALID_HEADER));
     gw_exchange_log_upstream(req, what, err);
     if (can_retry(req, ft) && retry(w, req, failed) == 0)
         return;
@@ -308,6 +311,7 @@ static int response_head(gw_worker_t *w, gw_http_req_t *req)
     uint32_t len;
     char *head;
 
+    gw_obs_attempt_header(req);
     if (ft && can_retry(req, ft)) {
         char what[64];
 
@@ -342,6 +346,7 @@ static int response_head(gw_worker_t *w, gw_http_req_t *req)
         return GW_ERR;
     }
     gw_conn_send_heap(w, req->client, head, head, len);
+    req->body_mark = req->client->queued;
     req->head_sent = 1;
     req->rs_state = GW_RS_BODY;
     return 0;
@@ -455,6 +460,7 @@ static void up_on_connect(gw_worker_t *w, gw_conn_t *up, int res)
         upstream_error(w, req, GW_FT_ERROR, 502, "connect() failed while connecting to upstream", -res);
         return;
     }
+    gw_obs_attempt_connected(req);
     req->rs_state = GW_RS_HEAD;
     gw_conn_recv_start(w, up);
     /* The head is queued: proxy_send_timeout until it is out (up_on_sent), then proxy_read_timeout. */
@@ -487,7 +493,9 @@ static void up_on_timeout(gw_worker_t *w, gw_conn_t *up)
         upstream_error(w, req, GW_FT_TIMEOUT, 504, "upstream timed out while sending request to upstream",
                        ETIMEDOUT);
     else
-        upstream_error(w, req, GW_FT_TIMEOUT, 504, "upstream timed out while reading response from upstream",
+        upstream_error(w, req, GW_FT_TIMEOUT, 504,
+                       req->rs_state == GW_RS_HEAD ? "upstream timed out while reading response header from upstream"
+                                                   : "upstream timed out while reading upstream",
                        ETIMEDOUT);
 }
 

@@ -35,6 +35,24 @@ typedef enum gw_rs_state {
 /* Why a parser stopped (its callbacks return HPE_PAUSED and say why here). */
 enum { GW_PAUSE_NONE = 0, GW_PAUSE_HEADERS, GW_PAUSE_DONE };
 
+/*
+ * One upstream attempt, for $upstream_* and the per-server metrics (metrics.c).
+ * Times in µs from the attempt's start; GW_ATT_NONE when not reached.
+ */
+#define GW_ATT_NONE UINT32_MAX
+#define GW_HTTP_MAX_ATTEMPTS 8 /* later attempts overwrite the last slot */
+typedef struct gw_http_attempt {
+    const gw_peer_t *peer;
+    uint64_t start_us;
+    uint32_t connect_us; /* connected (0 for a pooled connection) */
+    uint32_t header_us;  /* response head complete */
+    uint32_t total_us;   /* attempt over */
+    uint16_t status;     /* the upstream's status, or the one its failure maps to (502, 504) */
+    uint8_t failed;      /* error, timeout or invalid header */
+    uint8_t pooled;      /* on a keepalive connection: no connect */
+    uint8_t ended;
+} gw_http_attempt_t;
+
 typedef struct gw_http_req {
     gw_worker_t *w;
     gw_conn_t *client;
@@ -93,6 +111,14 @@ typedef struct gw_http_req {
     unsigned up_upgrade : 1;    /* the head sent upstream carries an Upgrade header */
     unsigned uri_quoted : 1;    /* the client's path had %XX (re-escaped if a URI part replaces a prefix) */
     unsigned upgrade : 1;       /* the request has an Upgrade header: a 101 answer makes a tunnel (tunnel.c) */
+
+    /* observability (metrics.c, accesslog.c) */
+    gw_http_attempt_t att[GW_HTTP_MAX_ATTEMPTS];
+    uint8_t natt;
+    uint8_t obs_phase;       /* GW_OBS_*: which connection gauge counts this request */
+    uint64_t request_length; /* bytes of the request read so far, head and body */
+    uint64_t out_mark;       /* client->queued when the request began */
+    uint64_t body_mark;      /* client->queued once the response head was queued; 0 = not yet */
 } gw_http_req_t;
 
 /* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */
