@@ -45,9 +45,27 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     return gw_msg_field(&req->out, at, n) == GW_MSG_OK ? 0 : fail(req);
 }
 
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
 static int on_header_field_complete(llhttp_t *p)
 {
-    gw_msg_field_done(&req_of(p)->out);
+    gw_http_req_t *req = req_of(p);
+    gw_hdr_t *h;
+
+    /* A field name is a token (RFC 9110 5.1): llhttp lets an empty one through. */
+    if (req->out.n == 0)
+        return fail(req);
+    h = gw_msg_last(&req->out);
+    if (req->out.len == h->name)
+        return fail(req);
+    for (uint32_t i = h->name; i < req->out.len; i++)
+        if (!is_tchar((unsigned char)req->out.buf[i]))
+            return fail(req);
+    gw_msg_field_done(&req->out);
     return 0;
 }
 
@@ -79,6 +97,9 @@ static int on_headers_complete(llhttp_t *p)
     gw_http_req_t *req = req_of(p);
     unsigned status = p->status_code;
 
+    /* llhttp reads any number of digits up to 999: a status line is three (RFC 9112 4). */
+    if (status < 100)
+        return fail(req);
     if (status == 101 && req->upgrade) {
         /* The switch the client asked for: what follows the head is the new protocol (tunnel.c). */
         req->status = 101;
