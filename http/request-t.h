@@ -70,6 +70,7 @@ typedef struct gw_http_req {
     gw_msg_t in;    /* request target and headers */
     gw_msg_t out;   /* response reason and headers */
     gw_segq_t inq;  /* client bytes received but not parsed yet (pipelining, backpressure) */
+    const char *piece;    /* the bytes being parsed start here (obs-fold check) */
     gw_pick_ctx_t pick; /* balancing state across this request's attempts (tried peers) */
     char key[128];      /* the evaluated `hash` key, when it fits */
     char *key_long;     /* ... or on the heap when it does not (nginx hashes the whole key) */

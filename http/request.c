@@ -97,7 +97,14 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     gw_http_req_t *req = req_of(p);
+    char before = req->piece && at > req->piece ? at[-1] : req->head_lf ? '\n' : 0;
 
+    /* obs-fold (RFC 9112 5.2): llhttp 8 unfolds it silently, handing the
+     * continuation line over as more value starting right after the LF with
+     * its SP or HT. A proxy in front of other parsers must not let a folded
+     * header through. (An empty value is handed over as n == 0 there too.) */
+    if (n && (at[0] == ' ' || at[0] == '\t') && before == '\n')
+        return fail(req, 400);
     return msg_result(req, gw_msg_value(&req->in, at, n), 431);
 }
 
@@ -162,6 +169,11 @@ static int on_headers_complete(llhttp_t *p)
 {
     gw_http_req_t *req = req_of(p);
 
+    /* llhttp takes "GET /\n" (no version) as HTTP/0.9, without calling
+     * on_version_complete: a 1.x proxy refuses it. */
+    if (p->http_major != 1)
+        return fail(req, 400);
+
     /* llhttp would stop at the end of an upgrade request and take what
      * follows as another protocol. Whether it is depends on the upstream's
      * answer (101 or not): until then it is HTTP, a pipelined request. */
@@ -224,17 +236,16 @@ uint16_t gw_request_parse_error(gw_http_req_t *req, llhttp_errno_t e)
     }
 }
 
-static int scan_head(gw_http_req_t *req, const char *p, uint32_t n)
+/* Remember where this piece starts and whether what came before ended a line (obs-fold check). */
+static void piece_start(gw_http_req_t *req, const char *p)
 {
-    /* obs-fold (RFC 9112 5.2): a line starting with SP or HT continues the
-     * previous field. llhttp 8 unfolds it silently; a proxy in front of
-     * other parsers must not let a folded header through, so 400. */
-    for (uint32_t i = 0; i < n; i++) {
-        if (req->head_lf && (p[i] == ' ' || p[i] == '\t'))
-            return 400;
-        req->head_lf = p[i] == '\n';
-    }
-    return 0;
+    req->piece = p;
+}
+
+static void piece_end(gw_http_req_t *req, const char *p, uint32_t used)
+{
+    if (used)
+        req->head_lf = p[used - 1] == '\n';
 }
 
 int gw_request_parse_head(gw_http_req_t *req, const char *p, uint32_t n, uint32_t *used)
@@ -242,16 +253,17 @@ int gw_request_parse_head(gw_http_req_t *req, const char *p, uint32_t n, uint32_
     llhttp_errno_t e;
 
     req->pause = GW_PAUSE_NONE;
+    piece_start(req, p);
     e = llhttp_execute(&req->rq, p, n);
     if (e == HPE_OK) {
         *used = n;
-        return scan_head(req, p, n) ? 400 : GW_AGAIN;
+        piece_end(req, p, n);
+        return GW_AGAIN;
     }
     if (e != HPE_PAUSED || req->pause != GW_PAUSE_HEADERS)
         return gw_request_parse_error(req, e);
     *used = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
-    if (scan_head(req, p, *used))
-        return 400;
+    piece_end(req, p, *used);
     llhttp_resume(&req->rq);
     return 0;
 }
@@ -261,16 +273,17 @@ int gw_request_parse_body(gw_http_req_t *req, const char *p, uint32_t n, uint32_
     llhttp_errno_t e;
 
     req->pause = GW_PAUSE_NONE;
+    piece_start(req, p); /* trailers come through on_header_value too */
     e = llhttp_execute(&req->rq, p, n);
     if (e == HPE_OK) {
         *used = n;
-        return GW_AGAIN;
-    }
-    if (e == HPE_PAUSED && req->pause == GW_PAUSE_DONE) {
+    } else if (e == HPE_PAUSED && req->pause == GW_PAUSE_DONE) {
         *used = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
-        return 0;
+    } else {
+        return gw_request_parse_error(req, e);
     }
-    return gw_request_parse_error(req, e);
+    piece_end(req, p, *used);
+    return e == HPE_OK ? GW_AGAIN : 0;
 }
 
 int gw_request_check(gw_http_req_t *req)
