@@ -391,6 +391,10 @@ static void feed_response(gw_worker_t *w, gw_http_req_t *req, const char *p, uin
         upstream_error(w, req, GW_FT_ERROR, 502, "upstream sent invalid body while reading upstream", 0);
         return;
     }
+    if (gw_response_check_framing(req, p, fwd, req->pause == GW_PAUSE_DONE) < 0) {
+        upstream_error(w, req, GW_FT_ERROR, 502, "upstream sent invalid chunked response while reading upstream", 0);
+        return;
+    }
     if (!req->dechunk && fwd)
         gw_conn_send_buf(w, req->client, p, fwd, bid);
     if (req->pause == GW_PAUSE_DONE) {

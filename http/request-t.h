@@ -14,6 +14,7 @@
 #include "core/buf-t.h"
 #include "core/conn-t.h"
 #include "http-t.h"
+#include "chunked.h"
 #include "message.h"
 
 /* The request side. */
@@ -70,6 +71,8 @@ typedef struct gw_http_req {
     gw_msg_t in;    /* request target and headers */
     gw_msg_t out;   /* response reason and headers */
     gw_segq_t inq;  /* client bytes received but not parsed yet (pipelining, backpressure) */
+    gw_chunked_t chunked;    /* strict check of a chunked body's framing (chunked.c) */
+    gw_chunked_t rs_chunked; /* ... and of a chunked response's */
     const char *piece;    /* the bytes being parsed start here (obs-fold check) */
     gw_pick_ctx_t pick; /* balancing state across this request's attempts (tried peers) */
     char key[128];      /* the evaluated `hash` key, when it fits */

@@ -264,6 +264,7 @@ int gw_request_parse_head(gw_http_req_t *req, const char *p, uint32_t n, uint32_
         return gw_request_parse_error(req, e);
     *used = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
     piece_end(req, p, *used);
+    gw_chunked_init(&req->chunked);
     llhttp_resume(&req->rq);
     return 0;
 }
@@ -283,6 +284,13 @@ int gw_request_parse_body(gw_http_req_t *req, const char *p, uint32_t n, uint32_
         return gw_request_parse_error(req, e);
     }
     piece_end(req, p, *used);
+    if (req->rq.flags & F_CHUNKED) {
+        /* Forwarded as is: the strict reading must end exactly where llhttp's does (chunked.c). */
+        int end = gw_chunked_scan(&req->chunked, p, *used);
+
+        if (e == HPE_OK ? end != GW_CHUNKED_MORE : end != (int)*used)
+            return 400;
+    }
     return e == HPE_OK ? GW_AGAIN : 0;
 }
 

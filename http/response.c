@@ -164,6 +164,17 @@ void gw_response_parser_init(gw_http_req_t *req)
     llhttp_init(&req->rs, HTTP_RESPONSE, &settings);
     req->rs.data = req;
     gw_msg_reset(&req->out);
+    gw_chunked_init(&req->rs_chunked);
+}
+
+int gw_response_check_framing(gw_http_req_t *req, const char *p, uint32_t n, int done)
+{
+    int end;
+
+    if (!(req->rs.flags & F_CHUNKED) || (req->rs.flags & F_SKIPBODY))
+        return 0;
+    end = gw_chunked_scan(&req->rs_chunked, p, n);
+    return (done ? end == (int)n : end == GW_CHUNKED_MORE) ? 0 : -1;
 }
 
 static char *put(char *p, const char *s, size_t n)
