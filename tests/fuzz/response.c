@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/gw.h"
+#include "http/headers.h"
 #include "http/response.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -99,8 +100,16 @@ static void check_client_head(gw_http_req_t *req)
 
 static void run(const uint8_t *data, size_t size, unsigned step, uint8_t shape, outcome_t *o)
 {
+    static gw_http_srv_t srv; /* nginx's default header settings */
     gw_http_req_t *req = calloc(1, sizeof(*req));
     size_t at = 0;
+
+    if (srv.hconf == NULL) {
+        gw_conf_err_t err;
+
+        FUZZ_ASSERT(gw_headers_conf_finish(&srv, NULL, NULL, &err) == 0);
+    }
+    req->srv = &srv;
 
     memset(o, 0, sizeof(*o));
     req->is_head = shape & 1;

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "core/gw.h"
+#include "http/headers.h"
 #include "http/request.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -78,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     gw_upstream_t u;
     gw_upstream_rt_t rt;
     gw_target_t t;
+    gw_conf_err_t err;
     uint32_t off = 0, len, head_len;
     char *in, *head, *want;
     uint8_t match, shape;
@@ -116,10 +118,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&rt, 0, sizeof(rt));
     u.keepalive = (shape & 8) ? 16 : 0;
     rt.u = &u;
+    loc.upstream = &u;
     req->loc = &loc;
     req->rt = &rt;
+    /* nginx's default header settings, compiled for this location */
+    FUZZ_ASSERT(gw_headers_conf_finish(&loc, NULL, &loc, &err) == 0);
 
     head = gw_request_upstream_head(req, &len);
+    gw_headers_conf_free(loc.hconf);
     FUZZ_ASSERT(head != NULL);
 
     /* The target we meant to send. */
