@@ -20,6 +20,13 @@ typedef struct gw_bufring {
     uint16_t *refs;   /* holders of each buffer; 0 = owned by the kernel */
     uint32_t pending; /* buffers added back since the last ring advance */
     uint32_t held;    /* buffers out of the kernel's hands */
+    /* Spare buffers, ids [nbufs, nbufs + nspare): never in the kernel's ring,
+     * handed out by gw_buf_spare to a layer that makes bytes of its own (TLS
+     * plaintext), so the owner sees them exactly like received buffers. Their
+     * memory is touched only when first used. */
+    uint32_t nspare;
+    uint32_t *spare_free; /* stack of free spare ids */
+    uint32_t nspare_free;
 } gw_bufring_t;
 
 /* What a segment's bytes belong to, i.e. what to release once they are sent. */

@@ -8,10 +8,15 @@
 
 #include "gw.h"
 
+/* Spares per ring buffer: TLS plaintext of the data a worker holds at once. */
+#define SPARE_FACTOR 2
+
 int gw_bufring_init(gw_bufring_t *b, struct io_uring *ring, uint16_t bgid, uint32_t nbufs, uint32_t size)
 {
     struct io_uring_buf_reg reg;
     size_t ring_bytes = (size_t)nbufs * sizeof(struct io_uring_buf);
+    uint32_t nspare = nbufs * SPARE_FACTOR;
+    size_t total = (size_t)(nbufs + nspare) * size;
     void *mem;
     int ret;
 
@@ -26,18 +31,29 @@ int gw_bufring_init(gw_bufring_t *b, struct io_uring *ring, uint16_t bgid, uint3
     if (mem == MAP_FAILED)
         return -errno;
     b->br = mem;
-    b->base = mmap(NULL, (size_t)nbufs * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    b->base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (b->base == MAP_FAILED) {
         ret = -errno;
         munmap(mem, ring_bytes);
         return ret;
     }
-    b->refs = calloc(nbufs, sizeof(*b->refs));
-    if (b->refs == NULL) {
-        munmap(b->base, (size_t)nbufs * size);
+    /* Fault in the ring's part only (what MAP_POPULATE did for it alone). */
+    for (size_t off = 0; off < (size_t)nbufs * size; off += 4096)
+        b->base[off] = 0;
+    b->refs = calloc(nbufs + nspare, sizeof(*b->refs));
+    b->spare_free = malloc(nspare * sizeof(*b->spare_free));
+    if (b->refs == NULL || b->spare_free == NULL) {
+        free(b->refs);
+        free(b->spare_free);
+        munmap(b->base, total);
         munmap(mem, ring_bytes);
         return -ENOMEM;
     }
+    /* Lowest ids on top, so the same few spares (and pages) are reused. */
+    for (uint32_t i = 0; i < nspare; i++)
+        b->spare_free[i] = nbufs + nspare - 1 - i;
+    b->nspare = nspare;
+    b->nspare_free = nspare;
     b->size = size;
     b->nbufs = nbufs;
     b->bgid = bgid;
@@ -65,9 +81,10 @@ void gw_bufring_free(gw_bufring_t *b, struct io_uring *ring)
         return;
     if (ring)
         io_uring_unregister_buf_ring(ring, b->bgid);
-    munmap(b->base, (size_t)b->nbufs * b->size);
+    munmap(b->base, (size_t)(b->nbufs + b->nspare) * b->size);
     munmap(b->br, (size_t)b->nbufs * sizeof(struct io_uring_buf));
     free(b->refs);
+    free(b->spare_free);
     memset(b, 0, sizeof(*b));
 }
 
@@ -75,10 +92,25 @@ void gw_buf_unref(gw_bufring_t *b, uint32_t bid)
 {
     if (--b->refs[bid] != 0)
         return;
+    if (bid >= b->nbufs) {
+        b->spare_free[b->nspare_free++] = bid;
+        return;
+    }
     io_uring_buf_ring_add(b->br, gw_buf_data(b, bid), b->size, (unsigned short)bid, io_uring_buf_ring_mask(b->nbufs),
                           (int)b->pending);
     b->pending++;
     b->held--;
+}
+
+int gw_buf_spare(gw_bufring_t *b)
+{
+    uint32_t bid;
+
+    if (b->nspare_free == 0)
+        return -ENOBUFS;
+    bid = b->spare_free[--b->nspare_free];
+    b->refs[bid] = 1;
+    return (int)bid;
 }
 
 uint32_t gw_bufring_commit(gw_bufring_t *b)

@@ -38,6 +38,9 @@ static inline void gw_buf_ref(gw_bufring_t *b, uint32_t bid)
 
 void gw_buf_unref(gw_bufring_t *b, uint32_t bid);
 
+/* A spare buffer (b->size bytes at gw_buf_data) with one reference, or -ENOBUFS. */
+int gw_buf_spare(gw_bufring_t *b);
+
 /* Publish buffers given back since the last call. Returns how many. */
 uint32_t gw_bufring_commit(gw_bufring_t *b);
 

@@ -36,6 +36,26 @@ typedef struct gw_conn_ops {
     void (*on_retire)(gw_worker_t *w, gw_conn_t *c);
 } gw_conn_ops_t;
 
+/*
+ * A layer between the socket and the connection's owner (TLS, see tls/): it
+ * sees received bytes before the owner and decides what of the owner's
+ * output (c->out, plaintext) goes on the wire (c->wire). The owner does not
+ * know it is there: it reads and writes plaintext through the usual calls.
+ */
+typedef struct gw_conn_layer {
+    /* Received bytes, as ops->on_data (one buffer reference for the callee).
+     * NULL: deliver them to the owner as they are. */
+    void (*on_data)(gw_worker_t *w, gw_conn_t *c, char *data, uint32_t len, uint32_t bid);
+    /* The read side ended (as ops->on_eof). NULL: tell the owner. */
+    void (*on_eof)(gw_worker_t *w, gw_conn_t *c, int err);
+    /* The connection may send: move what should go out from c->out to
+     * c->wire (gw_conn_send_wire). Called only while no send is in flight.
+     * NULL: c->out is sent as it is and c->wire is unused. */
+    void (*encode)(gw_worker_t *w, gw_conn_t *c);
+    /* The slot is being freed (nothing in flight): release layer_data. */
+    void (*release)(gw_worker_t *w, gw_conn_t *c);
+} gw_conn_layer_t;
+
 enum {
     GW_CONN_RECV_WANTED = 1u << 0,    /* the owner wants input */
     GW_CONN_RECV_ARMED = 1u << 1,     /* a (multishot) recv is in the kernel */
@@ -80,6 +100,9 @@ struct gw_conn {
     const gw_addr_t *connect_to; /* while the socket for a connect is being made through the ring */
     gw_peer_addr_t peer;         /* the client's address (accepted connections) */
     gw_conn_t *next_dirty; /* flush list; free list when the slot is unused */
+    const gw_conn_layer_t *layer; /* NULL, or the layer under the owner (TLS) */
+    void *layer_data;
+    gw_segq_t wire;               /* what the layer made of `out` (records), when it has an encode */
 };
 
 #endif

@@ -32,6 +32,10 @@ static void conn_free(gw_worker_t *w, gw_conn_t *c)
 
     if (c->flags & GW_CONN_ACCEPTED)
         gw_gauge_add(&w->st.active, -1);
+    if (c->layer && c->layer->release)
+        c->layer->release(w, c);
+    c->layer = NULL;
+    c->layer_data = NULL;
     c->flags = 0;
     c->fd = -1;
     c->ops = NULL;
@@ -68,6 +72,9 @@ gw_conn_t *gw_conn_alloc(gw_worker_t *w, gw_wcycle_t *wc, int fd)
     c->requests = 0;
     c->queued = 0;
     gw_segq_init(&c->out);
+    gw_segq_init(&c->wire);
+    c->layer = NULL;
+    c->layer_data = NULL;
     c->timer.next = c->timer.prev = NULL;
     c->ops = NULL;
     c->data = NULL;
@@ -135,7 +142,19 @@ static void mark_dirty(gw_worker_t *w, gw_conn_t *c)
     w->dirty = c;
 }
 
-static void push(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, int32_t bid, void *block)
+/* The queue sends are made from: a layer that encodes fills `wire` from `out`. */
+static gw_segq_t *sendq(gw_conn_t *c)
+{
+    return c->layer && c->layer->encode ? &c->wire : &c->out;
+}
+
+static int has_output(const gw_conn_t *c)
+{
+    return c->out.bytes || c->wire.bytes;
+}
+
+static void push_to(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q, const char *data, uint32_t len, int32_t bid,
+                    void *block)
 {
     gw_seg_t *s;
 
@@ -153,9 +172,26 @@ static void push(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, i
     s->len = len;
     s->bid = bid;
     s->block = block;
-    c->queued += len;
-    gw_segq_push(&c->out, s);
+    if (q == &c->out)
+        c->queued += len; /* plaintext positions ($bytes_sent); a layer's records are not counted */
+    gw_segq_push(q, s);
     mark_dirty(w, c);
+}
+
+static void push(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, int32_t bid, void *block)
+{
+    push_to(w, c, &c->out, data, len, bid, block);
+}
+
+void gw_conn_kick(gw_worker_t *w, gw_conn_t *c)
+{
+    if (!(c->flags & GW_CONN_CLOSING))
+        mark_dirty(w, c);
+}
+
+void gw_conn_send_wire(gw_worker_t *w, gw_conn_t *c, void *block, const char *data, uint32_t len)
+{
+    push_to(w, c, &c->wire, data, len, GW_SEG_HEAP, block);
 }
 
 void gw_conn_send_buf(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, uint32_t bid)
@@ -328,8 +364,10 @@ void gw_conn_close(gw_worker_t *w, gw_conn_t *c)
     gw_timer_cancel(&w->timers, &c->timer);
     /* What is not in the kernel yet can go now; a send in flight still reads
      * its segments, they go when it completes. */
-    if (!(c->flags & GW_CONN_SENDING))
+    if (!(c->flags & GW_CONN_SENDING)) {
         gw_segq_clear(&c->out, &w->segs, &w->bufs);
+        gw_segq_clear(&c->wire, &w->segs, &w->bufs);
+    }
     /* Cancel what is in the kernel, each by its user_data, then close (hard
      * links: the close runs whatever the cancels found). By user_data, not by
      * fd: the kernel finds a request by user_data in its hash table, while a
@@ -387,7 +425,7 @@ void gw_conn_finish(gw_worker_t *w, gw_conn_t *c, int linger)
 {
     if (c->flags & (GW_CONN_CLOSING | GW_CONN_LINGER))
         return;
-    if (c->out.bytes || (c->flags & GW_CONN_SENDING)) {
+    if (has_output(c) || (c->flags & GW_CONN_SENDING)) {
         c->flags |= GW_CONN_CLOSE_ON_DRAIN | (linger ? GW_CONN_LINGER_ON_DRAIN : 0);
         return;
     }
@@ -449,6 +487,8 @@ void gw_conn_handle_recv(gw_worker_t *w, gw_conn_t *c, struct io_uring_cqe *cqe)
             gw_buf_unref(&w->bufs, bid);
             if ((c->flags & GW_CONN_LINGER) && !(c->flags & GW_CONN_CLOSING))
                 gw_timer_set(&w->timers, &c->timer, on_timer, w->now, LINGER_MS);
+        } else if (c->layer && c->layer->on_data) {
+            c->layer->on_data(w, c, gw_buf_data(&w->bufs, bid), (uint32_t)res, bid);
         } else {
             c->ops->on_data(w, c, gw_buf_data(&w->bufs, bid), (uint32_t)res, bid);
         }
@@ -457,6 +497,8 @@ void gw_conn_handle_recv(gw_worker_t *w, gw_conn_t *c, struct io_uring_cqe *cqe)
         c->flags &= (uint16_t)~GW_CONN_RECV_WANTED;
         if (c->flags & GW_CONN_LINGER)
             gw_conn_close(w, c);
+        else if (!(c->flags & GW_CONN_CLOSING) && c->layer && c->layer->on_eof)
+            c->layer->on_eof(w, c, res);
         else if (!(c->flags & GW_CONN_CLOSING))
             c->ops->on_eof(w, c, res);
         return;
@@ -478,10 +520,12 @@ void gw_conn_handle_send(gw_worker_t *w, gw_conn_t *c, int res)
     c->sending = 0;
     if (c->flags & GW_CONN_CLOSING) {
         gw_segq_clear(&c->out, &w->segs, &w->bufs);
+        gw_segq_clear(&c->wire, &w->segs, &w->bufs);
         return;
     }
     if (res < 0) {
         gw_segq_clear(&c->out, &w->segs, &w->bufs);
+        gw_segq_clear(&c->wire, &w->segs, &w->bufs);
         c->flags &= (uint16_t)~(GW_CONN_CLOSE_ON_DRAIN | GW_CONN_LINGER_ON_DRAIN);
         if (c->ops->on_send_error)
             c->ops->on_send_error(w, c, res);
@@ -491,8 +535,8 @@ void gw_conn_handle_send(gw_worker_t *w, gw_conn_t *c, int res)
     }
     if (c->flags & GW_CONN_ACCEPTED)
         gw_stat_add(&w->st.bytes_out, (uint64_t)res);
-    gw_segq_consume(&c->out, &w->segs, &w->bufs, (uint32_t)res);
-    if (c->out.bytes)
+    gw_segq_consume(sendq(c), &w->segs, &w->bufs, (uint32_t)res);
+    if (has_output(c))
         mark_dirty(w, c); /* short send or more queued meanwhile */
     else
         drained(w, c);
@@ -504,7 +548,7 @@ void gw_conn_handle_connect(gw_worker_t *w, gw_conn_t *c, int res)
     c->flags &= (uint16_t)~GW_CONN_CONNECTING;
     if (c->flags & GW_CONN_CLOSING)
         return;
-    if (res == 0 && c->out.bytes)
+    if (res == 0 && has_output(c))
         mark_dirty(w, c);
     c->ops->on_connect(w, c, res);
 }
@@ -514,13 +558,13 @@ void gw_conn_handle_done(gw_worker_t *w, gw_conn_t *c)
     c->inflight--;
 }
 
-/* Put the head of c->out into one send: a plain send for one piece, sendmsg for several. */
-static void flush_one(gw_worker_t *w, gw_conn_t *c)
+/* Put the head of q into one send: a plain send for one piece, sendmsg for several. */
+static void flush_one(gw_worker_t *w, gw_conn_t *c, gw_segq_t *q)
 {
     struct io_uring_sqe *sqe;
     struct msghdr *msg;
     struct iovec *iov;
-    gw_seg_t *s = c->out.head;
+    gw_seg_t *s = q->head;
     uint32_t n = 0, bytes = 0;
 
     if (s->next == NULL) {
@@ -556,6 +600,20 @@ static void flush_one(gw_worker_t *w, gw_conn_t *c)
     c->inflight++;
 }
 
+static void flush_conn(gw_worker_t *w, gw_conn_t *c)
+{
+    gw_segq_t *q;
+
+    if (c->layer && c->layer->encode) {
+        c->layer->encode(w, c); /* may close c, or switch the layer off (kTLS) */
+        if (c->flags & GW_CONN_CLOSING)
+            return;
+    }
+    q = sendq(c);
+    if (q->head)
+        flush_one(w, c, q);
+}
+
 void gw_conn_flush_all(gw_worker_t *w)
 {
     gw_conn_t *c = w->dirty;
@@ -568,8 +626,8 @@ void gw_conn_flush_all(gw_worker_t *w)
         c->next_dirty = NULL;
         if (c->flags & GW_CONN_CLOSING)
             gw_conn_maybe_free(w, c);
-        else if (!(c->flags & (GW_CONN_SENDING | GW_CONN_CONNECTING)) && c->out.head)
-            flush_one(w, c);
+        else if (!(c->flags & (GW_CONN_SENDING | GW_CONN_CONNECTING)))
+            flush_conn(w, c);
         c = next;
     }
 }

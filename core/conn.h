@@ -33,6 +33,12 @@ void gw_conn_send_heap(gw_worker_t *w, gw_conn_t *c, void *block, const char *da
 /* Queue bytes that outlive the connection (string literals). */
 void gw_conn_send_static(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len);
 
+/* For a layer (c->layer): queue bytes for the wire itself, past `out` (a malloc'ed block, freed once sent). */
+void gw_conn_send_wire(gw_worker_t *w, gw_conn_t *c, void *block, const char *data, uint32_t len);
+
+/* For a layer: have encode called at the next flush (it waits for something the ring will report). */
+void gw_conn_kick(gw_worker_t *w, gw_conn_t *c);
+
 /*
  * Move the queued output of c into q (c's queue is left empty). Only when no
  * send is in flight (-EBUSY otherwise): used to hand a request body that

@@ -21,6 +21,7 @@
 #include "request.h"
 #include "route.h"
 #include "tunnel.h"
+#include "tls/tls.h"
 
 /* ---- routing ---- */
 
@@ -354,8 +355,12 @@ void gw_http_accept(gw_worker_t *w, gw_conn_t *c, const gw_listen_t *l)
     c->ops = &gw_client_ops;
     c->ctx = a;
     c->number = ++serial;
+    if (a->tls && gw_tls_attach(w, c, a->tls) < 0)
+        return; /* closed */
     gw_conn_recv_start(w, c);
-    /* nginx waits client_header_timeout for the first byte of a new connection. */
+    /* nginx waits client_header_timeout for the first byte of a new connection
+     * (and, like nginx, for the whole TLS handshake: the owner hears nothing
+     * from a TLS connection until it is done). */
     gw_conn_timer(w, c, a->dflt->lc.client_header_timeout);
 }
 

@@ -67,6 +67,11 @@ static int add_listen(gw_http_conf_t *hc, gw_http_srv_t *s, const gw_http_listen
         a->backlog = lc->backlog;
         a->bind = lc->bind;
     }
+    if (lc->ssl && !a->ssl) {
+        a->ssl = 1;
+        a->ssl_file = lc->file;
+        a->ssl_line = lc->line;
+    }
     if (lc->default_server) {
         if (a->dflt)
             return gw_conf_error(err, n, "a duplicate default server for %s", text);
@@ -108,7 +113,9 @@ static int set_listen(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *c
                 return gw_conf_error(err, n, "invalid backlog \"%s\"", a);
             lc.backlog = (int)v;
             lc.bind = lc.options = 1; /* a socket option: nginx gives the address a socket of its own */
-        } else if (strcmp(a, "ssl") == 0 || strcmp(a, "http2") == 0 || strcmp(a, "quic") == 0) {
+        } else if (strcmp(a, "ssl") == 0) {
+            lc.ssl = 1; /* TLS on this address (conf_tls.c) */
+        } else if (strcmp(a, "http2") == 0 || strcmp(a, "quic") == 0) {
             return gw_conf_error(err, n, "the \"%s\" parameter of \"listen\" is not supported yet", a);
         } else {
             return gw_conf_error(err, n, "invalid parameter \"%s\"", a);

@@ -144,6 +144,7 @@ typedef struct gw_http_listen_conf {
     int reuseport;
     int bind;     /* bind, or reuseport: its own socket even beside a wildcard */
     int options;  /* a socket option was given (nginx: "duplicate listen options") */
+    int ssl; /* listen ... ssl (conf_tls.c) */
     const char *file;
     uint32_t line;
 } gw_http_listen_conf_t;
@@ -165,6 +166,7 @@ struct gw_http_srv {
     uint32_t nlistens;
     const char *file;
     uint32_t line;
+    struct gw_tls_conf *ssl; /* ssl_* settings (conf_tls.c); NULL until one is written */
 };
 
 struct gw_route_names;
@@ -187,6 +189,10 @@ struct gw_http_addr {
     int options;      /* options were given once already */
     const char *file; /* the first listen naming it, for bind errors */
     uint32_t line;
+    int ssl;              /* some `listen ... ssl` names this address ... */
+    const char *ssl_file; /* ... the first one here */
+    uint32_t ssl_line;
+    struct gw_tls_listen *tls; /* built for it (conf_tls.c) */
 };
 
 typedef struct gw_http_conf {
@@ -199,6 +205,7 @@ typedef struct gw_http_conf {
     uint32_t naddrs;
     struct gw_metrics_conf *metrics; /* per-server and per-peer counters (metrics.c) */
     struct gw_obs_conf *obs;         /* log formats and access logs (accesslog.c) */
+    struct gw_tls_conf *ssl; /* http-level ssl_* settings (conf_tls.c) */
 } gw_http_conf_t;
 
 #endif

@@ -11,6 +11,7 @@
 #include "gw_config.h"
 #include "conf_answers.h"
 #include "conf_route.h"
+#include "conf_tls.h"
 #include "http.h"
 #include "obs.h"
 
@@ -21,6 +22,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_http_headers_module, /* after http: its init_cycle needs the locations resolved */
     &gw_route_module,
     &gw_obs_module,
+    &gw_http_tls_module,
     NULL,
 };
 

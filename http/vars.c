@@ -14,6 +14,7 @@
 
 #include "headers.h"
 #include "request.h"
+#include "tls/tls.h"
 #include "vars.h"
 
 typedef gw_var_get_fn getter_fn;
@@ -211,7 +212,38 @@ static size_t get_proxy_add_xff(const gw_http_req_t *req, const char *arg, size_
 
 static size_t get_scheme(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
-    return put(out, cap, "http", 4);
+    return gw_tls_is_tls(client(req)) ? put(out, cap, "https", 5) : put(out, cap, "http", 4);
+}
+
+/* $https: "on" over TLS, else empty. $ssl_*: the negotiated parameters (tls/), empty without TLS. */
+static size_t get_https(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return gw_tls_is_tls(client(req)) ? put(out, cap, "on", 2) : 0;
+}
+
+static size_t put_str(char *out, size_t cap, const char *s)
+{
+    return s ? put(out, cap, s, strlen(s)) : 0;
+}
+
+static size_t get_ssl_protocol(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return put_str(out, cap, gw_tls_protocol(client(req)));
+}
+
+static size_t get_ssl_cipher(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return put_str(out, cap, gw_tls_cipher(client(req)));
+}
+
+static size_t get_ssl_server_name(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return put_str(out, cap, gw_tls_server_name(client(req)));
+}
+
+static size_t get_ssl_alpn(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return put_str(out, cap, gw_tls_alpn(client(req)));
 }
 
 /* The target as sent, less the scheme and authority of an absolute-form one. */
@@ -407,6 +439,11 @@ static const struct {
     {"remote_port", get_remote_port},
     {"proxy_add_x_forwarded_for", get_proxy_add_xff},
     {"scheme", get_scheme},
+    {"https", get_https},
+    {"ssl_protocol", get_ssl_protocol},
+    {"ssl_cipher", get_ssl_cipher},
+    {"ssl_server_name", get_ssl_server_name},
+    {"ssl_alpn_protocol", get_ssl_alpn},
     {"request_uri", get_request_uri},
     {"uri", get_uri},
     {"document_uri", get_uri},

@@ -415,6 +415,41 @@ static void test_refs_many(void)
     CHECK_INT(ring_tail(), (uint16_t)(tail0 + committed));
 }
 
+/* Spare buffers (TLS plaintext): never in the kernel's ring, recycled on the last unref. */
+static void test_spares(void)
+{
+    uint16_t tail = ring_tail();
+    uint32_t held = br.held;
+    int a, b;
+
+    CHECK_INT(br.nspare, 16);
+    CHECK_INT(br.nspare_free, 16);
+    a = gw_buf_spare(&br);
+    b = gw_buf_spare(&br);
+    CHECK_INT(a, 8); /* lowest ids first, right after the ring's */
+    CHECK_INT(b, 9);
+    CHECK(gw_buf_data(&br, (uint32_t)b) == br.base + 9 * 4096);
+    memset(gw_buf_data(&br, (uint32_t)b), 'y', 4096); /* real memory */
+    CHECK_INT(br.held, held); /* not counted as taken from the kernel */
+    gw_buf_ref(&br, (uint32_t)a);
+    gw_buf_unref(&br, (uint32_t)a);
+    CHECK_INT(br.nspare_free, 14);
+    gw_buf_unref(&br, (uint32_t)a);
+    gw_buf_unref(&br, (uint32_t)b);
+    CHECK_INT(br.nspare_free, 16);
+    CHECK_INT(br.pending, 0); /* nothing went to the kernel's ring */
+    CHECK_INT(gw_bufring_commit(&br), 0);
+    CHECK_INT(ring_tail(), tail);
+    CHECK_INT(gw_buf_spare(&br), 9); /* the last one returned is reused first */
+    gw_buf_unref(&br, 9);
+    for (int i = 0; i < 16; i++)
+        CHECK(gw_buf_spare(&br) >= 8);
+    CHECK_INT(gw_buf_spare(&br), -ENOBUFS);
+    for (uint32_t i = 8; i < 24; i++)
+        gw_buf_unref(&br, i);
+    CHECK_INT(br.nspare_free, 16);
+}
+
 int main(void)
 {
     int ret;
@@ -439,6 +474,7 @@ int main(void)
     }
     RUN(test_bufring_init);
     RUN(test_refs);
+    RUN(test_spares);
     RUN(test_segq_with_buffers);
     RUN(test_refs_many);
     gw_bufring_free(&br, &ring);

@@ -1,0 +1,51 @@
+/*
+ * TLS termination under a connection (a gw_conn_layer_t): the handshake in
+ * wolfSSL over the ring's buffers, then the record layer either in wolfSSL
+ * (userspace) or in the kernel (kTLS), invisible to the connection's owner.
+ *
+ * Return convention (STYLE.md 7): -errno or -1 with a message, >= 0 on success.
+ */
+#ifndef GW_TLS_H
+#define GW_TLS_H
+
+#include <stddef.h>
+
+#include "core/conf-t.h"
+#include "tls-t.h"
+
+/* Once per process, before any context is built. */
+int gw_tls_global_init(void);
+
+/*
+ * Build conf->ctx from the settings (certificate chain, key, protocols,
+ * ciphers, ALPN, session resumption). On failure fills err with nginx's
+ * words naming the file ("cannot load certificate \"x\" ... in FILE:LINE")
+ * and returns -1. `where` is the server, for errors not tied to a directive.
+ */
+int gw_tls_conf_build(gw_tls_conf_t *conf, const gw_tls_listen_t *lst, const gw_conf_node_t *where,
+                      gw_conf_err_t *err);
+void gw_tls_conf_free(gw_tls_conf_t *conf);
+
+/* Probe once whether the kernel can take the record layer (TCP_ULP "tls"). 0 or -ENOENT. */
+int gw_tls_ktls_probe(void);
+/* Say at info which record layer ssl_ktls on gets (once per process, from a worker: the log is open by then). */
+void gw_tls_ktls_log_startup(void);
+
+/* Let every context of a listening address switch by SNI (after each was built). */
+void gw_tls_listen_setup(gw_tls_listen_t *lst, gw_tls_conf_t *conf);
+
+/*
+ * Put TLS under a freshly accepted connection (its owner's ops already set).
+ * The owner hears from the connection only after the handshake, and then
+ * only plaintext. On failure the connection is closed and -errno returned.
+ */
+int gw_tls_attach(gw_worker_t *w, gw_conn_t *c, const gw_tls_listen_t *lst);
+
+/* Is c a TLS connection (any mode)? And its negotiated parameters (NULL before the handshake or without TLS). */
+int gw_tls_is_tls(const gw_conn_t *c);
+const char *gw_tls_protocol(const gw_conn_t *c);    /* "TLSv1.2", "TLSv1.3" */
+const char *gw_tls_cipher(const gw_conn_t *c);      /* OpenSSL's name, as nginx's $ssl_cipher */
+const char *gw_tls_server_name(const gw_conn_t *c); /* SNI, NULL if none */
+const char *gw_tls_alpn(const gw_conn_t *c);        /* negotiated ALPN protocol, NULL if none */
+
+#endif
