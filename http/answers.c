@@ -6,12 +6,13 @@
  * `return` answers even a client its `deny` would refuse, as in nginx.
  *
  * error_page targets: a URI is matched against the server's locations; a
- * location with `return` answers, one that proxies is not supported (the
- * plain error page goes out), anything else is served as a file under the
- * location's (or server's) `root`. The file is read synchronously: error
+ * location with `return` answers, one that proxies gets the request as a GET
+ * of that URI (nginx's internal redirect), anything else is served as a file
+ * under the location's (or server's) `root`. The file is read synchronously: error
  * pages are small and local, and this is the only place the gateway serves
- * files. A named location (@name) that proxies gets the request (without a
- * body: the body was streamed to the first upstream and is gone). A URL is a
+ * files. A named location (@name) that proxies gets the request as it was.
+ * Proxying again needs a request without a body: we stream bodies, so it
+ * went to the first upstream and is gone (nginx buffers it). A URL is a
  * redirect.
  */
 #include <arpa/inet.h>
@@ -301,36 +302,57 @@ static unsigned read_file(const char *path, char **body, size_t *len)
     return 0;
 }
 
-/* An error_page URI: a location's return, or a file under root. */
-static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *uri, size_t ulen, unsigned forced)
+/*
+ * An error_page URI (nginx's internal redirect): $uri becomes it, and its
+ * location answers - with its return, by proxying (a GET, as nginx makes
+ * it, of the new URI; only for a request without a body), or with a file
+ * under its root.
+ */
+static int reproxy(gw_worker_t *w, gw_http_req_t *req, const gw_http_loc_t *l, unsigned forced);
+
+static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *target, size_t tlen, unsigned forced)
 {
-    const char *q = memchr(uri, '?', ulen);
-    size_t plen = q ? (size_t)(q - uri) : ulen;
-    const gw_http_loc_t *tl = gw_http_find_location(req->srv, uri, (uint32_t)plen);
-    const char *root;
-    char *path, *body = NULL;
+    const char *q = memchr(target, '?', tlen);
+    size_t plen = q ? (size_t)(q - target) : tlen;
+    char *uri = malloc(tlen + 1), *path, *body = NULL;
+    const gw_http_loc_t *tl;
     size_t blen = 0;
     unsigned st;
     int r;
 
+    if (uri == NULL)
+        return gw_answers_plain(w, req, 500);
+    memcpy(uri, target, tlen);
+    uri[tlen] = '\0';
+    free(req->uri_buf);
+    req->uri_buf = uri;
+    req->uri = uri;
+    req->uri_len = (uint32_t)plen;
+    req->uri_query_len = (uint32_t)(tlen - plen);
+    req->uri_quoted = 0;
+    tl = gw_http_find_location(req->srv, uri, (uint32_t)plen);
     req->loc = tl;
     if (req->srv->ans.ret_code)
         return do_return(w, req, &req->srv->ans, forced);
     if (tl && tl->ans.ret_code)
         return do_return(w, req, &tl->ans, forced);
     if (tl && tl->upstream) {
-        gw_log(GW_LOG_ERR, "error_page to \"%.*s\", a location that proxies, is not supported", (int)ulen, uri);
-        return GW_ANS_DECLINED;
+        if (req->body_bytes || gw_exchange_body_pending(req)) {
+            gw_log(GW_LOG_ERR, "error_page to \"%s\" not proxied: the request body is gone", uri);
+            return GW_ANS_DECLINED;
+        }
+        req->internal_uri = 1;
+        if (!req->is_head)
+            req->rq.method = HTTP_GET;
+        return reproxy(w, req, tl, forced);
     }
     if (memmem(uri, plen, "/../", 4) || (plen >= 3 && memcmp(uri + plen - 3, "/..", 3) == 0))
         return gw_answers_plain(w, req, 400);
-    root = tl ? tl->ans.root : req->srv->ans.root;
-    if (asprintf(&path, "%s%.*s", root, (int)plen, uri) < 0)
+    if (asprintf(&path, "%s%.*s", tl ? tl->ans.root : req->srv->ans.root, (int)plen, uri) < 0)
         return gw_answers_plain(w, req, 500);
     st = read_file(path, &body, &blen);
     if (st) {
-        if (st != 404 || gw_log_enabled(GW_LOG_ERR))
-            gw_log(GW_LOG_ERR, "open() \"%s\" failed (error_page)", path);
+        gw_log(GW_LOG_ERR, "open() \"%s\" failed (error_page)", path);
         free(path);
         return gw_answers_plain(w, req, st);
     }
@@ -340,8 +362,8 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *uri, size_t
     return r;
 }
 
-/* Proxy the request again, to the named location's upstream; its status replaced by `forced` unless 0. */
-static int proxy_named(gw_worker_t *w, gw_http_req_t *req, const gw_http_loc_t *l, unsigned forced)
+/* Proxy the request again, to l's upstream; its status replaced by `forced` unless 0. */
+static int reproxy(gw_worker_t *w, gw_http_req_t *req, const gw_http_loc_t *l, unsigned forced)
 {
     gw_exchange_release_upstream(w, req, 0, 0);
     req->loc = l;
@@ -392,7 +414,7 @@ int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status)
             req->loc = l;
             r = do_return(w, req, &l->ans, forced);
         } else if (l->upstream && req->body_bytes == 0 && !gw_exchange_body_pending(req)) {
-            r = proxy_named(w, req, l, forced);
+            r = reproxy(w, req, l, forced);
         } else {
             r = GW_ANS_DECLINED;
         }

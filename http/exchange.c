@@ -86,7 +86,7 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     req->host_count = req->te_count = req->tries = 0;
     req->expect_100 = req->is_head = req->up_reused = req->up_keepalive = req->up_leftover = 0;
     req->conn_close = req->head_lf = req->up_sent = req->upgrade = 0;
-    req->error_page = 0;
+    req->error_page = req->internal_uri = 0;
     req->ep_status = 0;
     req->request_id[0] = req->request_id[1] = 0;
     req->dechunk = req->head_sent = req->in_1xx = req->up_paused = req->retried = req->rs_started = 0;

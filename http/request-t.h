@@ -63,6 +63,7 @@ typedef struct gw_http_req {
     const char *uri;     /* the normalized path locations matched ($uri): into in.buf, or uri_buf */
     char *uri_buf;       /* malloc'ed when normalizing changed the path */
     uint32_t uri_len;
+    uint32_t uri_query_len; /* internal_uri: the query ("?..." or empty) stored right after uri */
     gw_upstream_rt_t *rt;
     const gw_peer_t *peer;
 
@@ -110,6 +111,7 @@ typedef struct gw_http_req {
     unsigned rs_started : 1;    /* the upstream sent something for this request */
     unsigned conn_close : 1;    /* the request said Connection: close */
     unsigned head_lf : 1;       /* the head bytes seen so far end with LF (obs-fold check) */
+    unsigned internal_uri : 1;  /* error_page moved the request to uri (+ its query): proxied as that */
     unsigned error_page : 1;    /* an error_page was applied: no second one (nginx's recursive_error_pages off) */
     unsigned up_conn_close : 1; /* the head sent upstream says Connection: close: never pool it */
     unsigned up_upgrade : 1;    /* the head sent upstream carries an Upgrade header */

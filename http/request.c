@@ -403,6 +403,13 @@ char *gw_request_upstream_head(gw_http_req_t *req, uint32_t *out_len)
     ru = (gw_route_uri_t){.raw = t.path, .raw_len = t.path_len, .uri = req->uri ? req->uri : t.path,
                           .uri_len = req->uri ? req->uri_len : t.path_len, .query = t.query,
                           .query_len = t.query_len, .quoted = req->uri_quoted};
+    if (req->internal_uri) { /* error_page's internal redirect: the new URI, as nginx sends it */
+        ru.raw = req->uri;
+        ru.raw_len = req->uri_len;
+        ru.query = req->uri + req->uri_len;
+        ru.query_len = req->uri_query_len;
+        ru.quoted = 0;
+    }
     size = gw_route_upstream_uri_size(loc, &ru);
     buf = size <= sizeof(small) ? small : malloc(size);
     if (buf == NULL)

@@ -5,6 +5,7 @@ proxy_intercept_errors, large_client_header_buffers, keepalive_requests and
 proxy_send_timeout. Bodies are compared exactly: nginx's pages differ from
 ours only in the server's name at their foot."""
 
+import json
 import socket
 import threading
 
@@ -310,6 +311,10 @@ http {
         location /internal/ { internal; return 200 "internal answer\\n"; }
         location /forbidden { error_page 403 =200 /internal/y; deny all; proxy_pass http://127.0.0.1:{b0}; }
         location /none { proxy_pass http://127.0.0.1:{b0}; }
+        location /dead-proxied { error_page 502 /headers?from=dead; proxy_pass http://127.0.0.1:{dead}; }
+        location /dead-replaced { error_page 502 =203 /fb/headers; proxy_pass http://127.0.0.1:{dead}; }
+        location /headers { proxy_pass http://127.0.0.1:{b0}; }
+        location /fb/ { proxy_pass http://127.0.0.1:{b0}/; }
         location /small { client_max_body_size 10; error_page 413 /50x.txt; proxy_pass http://127.0.0.1:{b0}; }
     }
 }
@@ -370,6 +375,21 @@ def test_error_page_to_a_location_with_return(pages):
     assert (r.status, r.header("Content-Type"), r.body) == (404, "text/plain", b"internal answer\n")
     r = request(gw, "/forbidden")
     assert (r.status, r.body) == (200, b"internal answer\n")
+
+
+def test_error_page_to_a_location_that_proxies(pages):
+    """nginx's internal redirect: a GET of the new URI (its own query, not the client's)."""
+    gw, b0 = pages
+    with Conn(gw.port) as c:
+        r = c.request("POST", "/dead-proxied?a=b", body=b"")
+        assert (r.status, r.reason, r.header("X-Backend")) == (502, "Bad Gateway", "b0")
+        got = json.loads(r.body)
+        assert (got["method"], got["target"]) == ("GET", "/headers?from=dead")
+        r = c.get("/dead-replaced?a=b")
+        assert (r.status, r.header("X-Backend")) == (203, "b0")
+        got = json.loads(r.body)
+        assert (got["method"], got["target"]) == ("GET", "/headers")
+    assert b0.requests_seen == 2
 
 
 def test_error_page_for_a_body_too_large(pages):
