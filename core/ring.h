@@ -23,6 +23,7 @@ enum gw_op {
     GW_OP_WAKE,    /* the main thread's eventfd */
     GW_OP_SOCKET,  /* a socket for gw_conn_connect */
     GW_OP_SOCKOPT, /* TCP_NODELAY on it */
+    GW_OP_LOGWRITE, /* idx = the worker's log buffer (logbuf.c) */
 };
 
 /* user_data: op in bits 0-7, generation in 8-31, slot index in 32-63. */

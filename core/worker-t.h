@@ -128,6 +128,8 @@ struct gw_worker {
 
     gw_worker_stats_t stats;
     gw_stats_t st; /* counters a scrape reads from another thread (stats.h) */
+    struct gw_logbuf **logbufs; /* per file written through the ring (logbuf.h) */
+    uint32_t nlogbufs;
 };
 
 #endif

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "gw.h"
 #include "log.h"
+#include "logbuf.h"
 #include "module.h"
 #include "ring.h"
 #include "timer.h"
@@ -144,6 +145,9 @@ static void dispatch(gw_worker_t *w, struct io_uring_cqe *cqe)
     case GW_OP_WAKE:
         handle_wake(w, cqe);
         return;
+    case GW_OP_LOGWRITE:
+        gw_logbuf_handle_write(w, cqe);
+        return;
     case GW_OP_NONE:
         return;
     default:
@@ -235,7 +239,9 @@ static void worker_loop(gw_worker_t *w)
         gw_conn_flush_all(w);
         gw_conn_rearm_starved(w);
         gw_bufring_commit(&w->bufs);
-        if (w->stopping == GW_CMD_STOP_FAST || (w->stopping && w->active == 0))
+        gw_logbuf_flush(w, w->stopping != 0);
+        /* Stopping waits for the log lines already written to reach the file. */
+        if ((w->stopping == GW_CMD_STOP_FAST || (w->stopping && w->active == 0)) && gw_logbuf_idle(w))
             break;
         wait = gw_wheel_next(&w->timers, w->now);
         /* Under load (the last wake found several completions), let them pile
@@ -404,6 +410,7 @@ static void worker_free(gw_worker_t *w)
             }
         }
     }
+    gw_logbuf_free_all(w);
     if (w->bufs.br)
         gw_ring_exit(w);
     gw_seg_cache_free(&w->segs);

@@ -16,6 +16,9 @@ int gw_accesslog_set(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *co
 int gw_accesslog_init_cycle(gw_cycle_t *cy, gw_conf_err_t *err);
 void gw_accesslog_free_cycle(gw_cycle_t *cy);
 
+/* vars_log.c's variables are linked in (see there). */
+int gw_vars_log_linked(void);
+
 /* The request is over with `status` (what the log shows): write its lines. */
 void gw_accesslog_request(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 

@@ -22,6 +22,7 @@
 #include "obs.h"
 #include "proxy.h"
 #include "request.h"
+#include "route.h"
 
 /* prometheus; / stub_status; — a location answering with the counters. */
 static int set_handler(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user, gw_conf_err_t *err)
@@ -169,9 +170,21 @@ void gw_obs_log_upstream(const gw_http_req_t *req, const char *what, int err)
     /* nginx's shape: "what (errno: text) while context" */
     if (err)
         snprintf(reason, sizeof(reason), " (%d: %s)", err, strerror(err));
-    if (req->peer)
-        snprintf(upstream, sizeof(upstream), ", upstream: \"http://%s%.*s\"", req->peer->name,
-                 (int)(t.path_len > 100 ? 100 : t.path_len), t.path ? t.path : "/");
+    if (req->peer) {
+        /* The URI as sent upstream (nginx shows that one), built as request.c builds it. */
+        char uri[512];
+        uint32_t ulen = 0;
+
+        if (t.path) {
+            gw_route_uri_t ru = {.raw = t.path, .raw_len = t.path_len, .uri = req->uri ? req->uri : t.path,
+                                 .uri_len = req->uri ? req->uri_len : t.path_len, .query = t.query,
+                                 .query_len = t.query_len, .quoted = req->uri_quoted};
+
+            if (req->loc && gw_route_upstream_uri_size(req->loc, &ru) <= sizeof(uri))
+                ulen = (uint32_t)(gw_route_put_upstream_uri(req->loc, &ru, uri) - uri);
+        }
+        snprintf(upstream, sizeof(upstream), ", upstream: \"http://%s%.*s\"", req->peer->name, (int)ulen, uri);
+    }
     else if (req->rt)
         snprintf(upstream, sizeof(upstream), ", upstream: \"http://%s\"", req->rt->u->name);
     gw_log_to(s, GW_LOG_ERR, "%.*s%s%s, client: %s, server: %s, request: \"%s %.*s HTTP/%d.%d\"%s, host: \"%.*s\"",

@@ -190,6 +190,7 @@ void gw_obs_request_begin(gw_worker_t *w, gw_http_req_t *req)
     req->natt = 0;
     req->request_length = 0;
     req->out_mark = req->client ? req->client->queued : 0;
+    req->obs_pipe = req->inq.bytes > 0; /* already received while the previous one was answered */
     req->body_mark = 0;
 }
 
@@ -224,6 +225,7 @@ void gw_obs_request_end(gw_worker_t *w, gw_http_req_t *req)
     ss = srv_stats(w, req);
     if (ss)
         gw_stat_inc(&ss->by_class[cls]);
+    req->status = (uint16_t)status; /* what $status shows */
     gw_accesslog_request(w, req, status);
 }
 

@@ -122,6 +122,7 @@ typedef struct gw_http_req {
     gw_http_attempt_t att[GW_HTTP_MAX_ATTEMPTS];
     uint8_t natt;
     uint8_t obs_phase;       /* GW_OBS_*: which connection gauge counts this request */
+    uint8_t obs_pipe;        /* it arrived behind another one ($pipe) */
     uint64_t request_length; /* bytes of the request read so far, head and body */
     uint64_t out_mark;       /* client->queued when the request began */
     uint64_t body_mark;      /* client->queued once the response head was queued; 0 = not yet */
