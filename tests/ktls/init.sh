@@ -5,12 +5,16 @@
 # /dev/urandom, loopback), loads tls.ko and the crypto it needs, then runs
 # the cases listed in /ktls/cases, one per line:
 #   NAME echo    VERSION CIPHER SIZE            ktls_echo, SIZE bytes there and back
-#   NAME gateway VERSION CIPHER get PATH COUNT MODE
+#   NAME gateway VERSION CIPHER get|getkeep PATH COUNT MODE
+#   NAME gateway VERSION CIPHER keyupdate PATH 1 MODE
 #   NAME gateway VERSION CIPHER post PATH FILE MODE
 #       the gateway (config /ktls/gateway-MODE.conf) in front of busybox httpd:
-#       COUNT GETs of /ktls/www/PATH on one connection, or FILE POSTed to a CGI
-#       that answers with the body it got. MODE ktls: the kernel must do the
-#       record layer; MODE user (ssl_ktls off): it must not.
+#       COUNT GETs of /ktls/www/PATH on one connection (getkeep: then the
+#       client's close_notify, which must make the gateway close), a TLS 1.3
+#       KeyUpdate between two GETs (answered or closed, see ktls_client.c), or
+#       FILE POSTed to a CGI that answers with the body it got. MODE ktls: the
+#       kernel must do the record layer; MODE user (ssl_ktls off): it must not.
+#       The gateway must still be running after each case.
 # A case passes when the client is content (right bytes back), the server
 # side agrees, and /proc/net/tls_stat moved as MODE says: TlsTxSw and
 # TlsRxSw count sockets whose TX/RX the kernel's software kTLS took over,
@@ -94,15 +98,23 @@ while read -r name kind version cipher a1 a2 a3 a4; do
                 cp "$a3" /tmp/expect
                 what="POST $(wc -c < "$a3") bytes to $a2"
             else
-                i=0; while [ $i -lt "$a3" ]; do cat "/ktls/www$a2" >> /tmp/expect; i=$((i + 1)); done
-                what="$a3 x GET $a2"
+                what="$a3 x $a1 $a2"
             fi
             timeout 60 ktls_client 127.0.0.1 $GW_PORT "$version" "$cipher" $CA "$a1" "$a2" "$a3" < /dev/null \
                 > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 2 /tmp/client.err | sed "s/^ktls_client: //" | tr "\n" " ")"; }
+            if [ "$a1" = keyupdate ]; then
+                # the second answer is there only if the gateway followed the new key
+                grep -q 'keyupdate: answered' /tmp/client.err && a3=2
+                what="GET, KeyUpdate, GET: $(grep -o 'keyupdate: .*' /tmp/client.err)"
+            fi
+            if [ "$a1" != post ]; then
+                i=0; while [ $i -lt "$a3" ]; do cat "/ktls/www$a2" >> /tmp/expect; i=$((i + 1)); done
+            fi
             if [ $ok = 1 ] && ! cmp -s /tmp/client.out /tmp/expect; then
                 ok=0; why="body differs ($(wc -c < /tmp/client.out) bytes, want $(wc -c < /tmp/expect))"
             fi
         fi
+        kill -0 "$(cat /tmp/gw.pid)" 2>/dev/null || { ok=0; why="$why; the gateway died"; gateway_started=0; rm -f /tmp/gw.pid; }
         detail="$(head -n 1 /tmp/client.err | sed 's/^ktls_client: //'), $what through the gateway ($mode)"
     fi
     sleep 0.2   # the server's close runs after the client's exit

@@ -8,6 +8,14 @@
  *       COUNT (default 1) GET requests for PATH on one connection (the last
  *       with "Connection: close"); each answer must be 200 and its body goes
  *       to stdout.
+ *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem getkeep PATH COUNT
+ *       like get, all requests keep-alive; then our close_notify, and the
+ *       server must close the connection (EOF or reset) within the timeout.
+ *   ktls_client HOST PORT 1.3 CIPHER CA.pem keyupdate PATH
+ *       one GET, then a TLS 1.3 KeyUpdate and a second GET: the server may
+ *       answer it (it followed the new key) or close the connection (it
+ *       could not); either is reported on stderr ("keyupdate: answered" /
+ *       "keyupdate: closed (how)"), a hang or garbage is a failure.
  *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem post PATH FILE
  *       one POST of FILE's bytes (uneven writes, so the server's receive path
  *       sees records of many sizes); the 200 answer's body goes to stdout.
@@ -20,6 +28,7 @@
 #include <wolfssl/ssl.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,16 +157,68 @@ static void read_response(void)
     }
 }
 
-static void do_get(const char *path, int count)
+static void send_get(const char *path, int last)
 {
     char req[1024];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", path,
+                     last ? "Connection: close\r\n" : "");
 
+    write_all(req, (size_t)n);
+}
+
+static void do_get(const char *path, int count, int keep)
+{
     for (int i = 1; i <= count; i++) {
-        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", path,
-                         i == count ? "Connection: close\r\n" : "");
-        write_all(req, (size_t)n);
+        send_get(path, i == count && !keep);
         read_response();
     }
+}
+
+/* After our close_notify on a kept-alive connection the server has nothing
+ * more to do than close; what it sends first (its own close_notify) is not
+ * looked at. Reads the raw socket: wolfSSL is done once it sent the alert. */
+static void expect_close(int fd)
+{
+    unsigned char junk[4096];
+
+    for (;;) {
+        ssize_t n = recv(fd, junk, sizeof(junk), 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            die("the server kept the connection open after our close_notify");
+        if (n < 0 && errno != EINTR)
+            die("recv after close_notify");
+    }
+}
+
+/* A GET, a KeyUpdate, a GET. Whether the server follows the new key or
+ * closes is its choice (the kernel can't derive the next key by itself);
+ * both are reported, only a timeout fails. */
+static void do_keyupdate(const char *path)
+{
+    int n, e;
+
+    send_get(path, 0);
+    read_response();
+    if (wolfSSL_update_keys(ssl) != WOLFSSL_SUCCESS)
+        die("wolfSSL_update_keys");
+    send_get(path, 1);
+    if (roff == rlen) {
+        n = wolfSSL_read(ssl, rbuf, sizeof(rbuf));
+        if (n <= 0) {
+            e = wolfSSL_get_error(ssl, n);
+            if (e == WOLFSSL_ERROR_WANT_READ)
+                die("no answer and no close after the KeyUpdate");
+            fprintf(stderr, "ktls_client: keyupdate: closed (%s)\n",
+                    e == WOLFSSL_ERROR_ZERO_RETURN ? "close_notify" : e == SOCKET_PEER_CLOSED_E ? "EOF" : "reset");
+            return;
+        }
+        rlen = (size_t)n;
+        roff = 0;
+    }
+    read_response();
+    fprintf(stderr, "ktls_client: keyupdate: answered\n");
 }
 
 /* Writes len bytes in uneven pieces: records of many sizes reach the peer. */
@@ -232,8 +293,10 @@ int main(int argc, char **argv)
     int fd, tls13;
 
     if (argc < 8 || (strcmp(argv[6], "echo") != 0 && strcmp(argv[6], "get") != 0 &&
+                     strcmp(argv[6], "getkeep") != 0 && strcmp(argv[6], "keyupdate") != 0 &&
                      strcmp(argv[6], "post") != 0)) {
-        fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT] | post PATH FILE\n");
+        fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT]\n"
+                        "       | getkeep PATH COUNT | keyupdate PATH | post PATH FILE\n");
         return 2;
     }
     tls13 = strcmp(argv[3], "1.3") == 0;
@@ -271,10 +334,14 @@ int main(int argc, char **argv)
         do_echo(strtoul(argv[7], NULL, 10));
     else if (strcmp(argv[6], "post") == 0 && argc > 8)
         do_post(argv[7], argv[8]);
+    else if (strcmp(argv[6], "keyupdate") == 0)
+        do_keyupdate(argv[7]);
     else
-        do_get(argv[7], argc > 8 ? atoi(argv[8]) : 1);
+        do_get(argv[7], argc > 8 ? atoi(argv[8]) : 1, strcmp(argv[6], "getkeep") == 0);
 
     wolfSSL_shutdown(ssl);   /* our close_notify: the echo server waits for it */
+    if (strcmp(argv[6], "getkeep") == 0)
+        expect_close(fd);
     fflush(stdout);
     wolfSSL_free(ssl);
     close(fd);
