@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/conn.h"
 #include "errors.h"
@@ -88,6 +89,17 @@ static int on_header_value_complete(llhttp_t *p)
 
         if (c == '\r' || c == '\n' || c == '\0')
             return fail(req); /* never pass a header split on to the client */
+    }
+    if (h->id == GW_H_TRANSFER_ENCODING) {
+        /* Only "chunked", once, as nginx: the header is hop-by-hop and
+         * dropped, so any other coding would reach the client still applied
+         * and unannounced (and a body "until close" where the backend meant
+         * otherwise is the ambiguity smuggling lives on). */
+        if (h->value_len != 7 || strncasecmp(req->out.buf + h->value, "chunked", 7) != 0)
+            return fail(req);
+        for (uint32_t i = 0; i + 1 < req->out.n; i++)
+            if (req->out.h[i].id == GW_H_TRANSFER_ENCODING)
+                return fail(req);
     }
     return 0;
 }
