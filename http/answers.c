@@ -38,6 +38,7 @@
 #include "proxy.h"
 #include "request.h"
 #include "route.h"
+#include "tls/tls.h"
 #include "vars.h"
 
 #define MAX_PAGE_FILE (1024 * 1024) /* an error page bigger than this is not one */
@@ -73,13 +74,14 @@ static int is_redirect(unsigned code)
 /*
  * A relative Location made absolute as nginx does with absolute_redirect on:
  * the scheme, the host the client asked for (canonical: lower-cased, no
- * port), else the address it connected to; the port unless 80. Malloc'ed;
- * NULL when out of memory.
+ * port), else the address it connected to; the port unless the scheme's
+ * default (80, 443). Malloc'ed; NULL when out of memory.
  */
 static char *absolute(const gw_http_req_t *req, const char *url, size_t len, size_t *out_len)
 {
     const gw_http_addr_t *a = req->client->ctx;
     unsigned port = gw_addr_port(&a->addr);
+    int tls = gw_tls_is_tls(req->client);
     char host[1024], portbuf[8] = "";
     const char *raw;
     uint32_t rlen;
@@ -102,9 +104,9 @@ static char *absolute(const gw_http_req_t *req, const char *url, size_t len, siz
             host[0] = '\0';
         hn = (int)strlen(host);
     }
-    if (port != 80)
+    if (port != (tls ? 443 : 80))
         snprintf(portbuf, sizeof(portbuf), ":%u", port);
-    n = asprintf(&out, "http://%.*s%s%.*s", hn, host, portbuf, (int)len, url);
+    n = asprintf(&out, "%s://%.*s%s%.*s", tls ? "https" : "http", hn, host, portbuf, (int)len, url);
     if (n < 0)
         return NULL;
     *out_len = (size_t)n;

@@ -5,8 +5,11 @@ proxy_intercept_errors, large_client_header_buffers, keepalive_requests and
 proxy_send_timeout. Bodies are compared exactly: nginx's pages differ from
 ours only in the server's name at their foot."""
 
+import http.client
 import json
 import socket
+import ssl
+import subprocess
 import threading
 
 import pytest
@@ -206,6 +209,33 @@ def test_our_answers_carry_date_server_tokens_and_add_header(gateway):
     r = request(gw, "/missing")
     assert (r.status, r.header("Server"), r.header("X-Plain"), r.header("X-Always")) == (404, bare, None, "always")
     assert r.body.endswith(b"<hr><center>" + bare.encode() + b"</center>\r\n</body>\r\n</html>\r\n")
+
+
+TLS_REDIRECT = HEAD + """
+http {
+    server {
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {prefix}/t.crt;
+        ssl_certificate_key {prefix}/t.key;
+        location / { return 302 /elsewhere; }
+    }
+}
+"""
+
+
+def test_relative_redirect_over_tls_is_https(gateway, tmp_path):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=t.test",
+                    "-keyout", str(tmp_path / "t.key"), "-out", str(tmp_path / "t.crt")],
+                   check=True, capture_output=True)
+    gw = gateway(TLS_REDIRECT, files={name: (tmp_path / name).read_text() for name in ("t.key", "t.crt")})
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", gw.port, timeout=10, context=ctx)
+    conn.request("GET", "/x", headers={"Host": "t.test"})
+    r = conn.getresponse()
+    assert (r.status, r.getheader("Location")) == (302, "https://t.test:%d/elsewhere" % gw.port)
+    conn.close()
 
 
 # ---- allow / deny -----------------------------------------------------------
