@@ -34,6 +34,7 @@
 #include "core/log.h"
 #include "errors.h"
 #include "headers.h"
+#include "limit_req.h"
 #include "http.h"
 #include "proxy.h"
 #include "request.h"
@@ -241,6 +242,7 @@ static int do_return(gw_worker_t *w, gw_http_req_t *req, const gw_http_ans_t *a,
 int gw_answers_route(gw_worker_t *w, gw_http_req_t *req)
 {
     const gw_http_ans_t *a;
+    unsigned code = 0;
 
     if (req->srv->ans.ret_code)
         return do_return(w, req, &req->srv->ans, 0);
@@ -248,6 +250,15 @@ int gw_answers_route(gw_worker_t *w, gw_http_req_t *req)
         return gw_exchange_respond(w, req, 404);
     if (req->loc && req->loc->ans.ret_code)
         return do_return(w, req, &req->loc->ans, 0);
+    /* preaccess: limit_req (a delay is carried out by the caller, after access) */
+    switch (gw_limit_req_check(w, req, &code, &req->limit_delay_ms)) {
+    case GW_LIMIT_REJECT:
+        return gw_exchange_respond(w, req, code);
+    case GW_LIMIT_DELAY:
+        break;
+    default:
+        req->limit_delay_ms = 0;
+    }
     a = ans_of(req);
     if (a->nrules && !gw_access_allowed(a->rules, a->nrules, &req->client->peer)) {
         if (gw_log_enabled(GW_LOG_ERR)) {

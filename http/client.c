@@ -103,6 +103,9 @@ static void request_done(gw_worker_t *w, gw_http_req_t *req)
     gw_conn_timer_off(w, req->client);
 }
 
+static int proceed(gw_worker_t *w, gw_http_req_t *req);
+static void pause_client(gw_worker_t *w, gw_http_req_t *req);
+
 /* The head is complete: route it, check it, and start the upstream side. */
 static int head_complete(gw_worker_t *w, gw_http_req_t *req)
 {
@@ -131,6 +134,21 @@ static int head_complete(gw_worker_t *w, gw_http_req_t *req)
     status = gw_answers_route(w, req);
     if (status != GW_ANS_DECLINED)
         return status;
+    if (req->limit_delay_ms) { /* limit_req: hold the request (and its body) until the timer */
+        req->delayed = 1;
+        pause_client(w, req);
+        gw_conn_timer(w, c, req->limit_delay_ms);
+        return 0;
+    }
+    return proceed(w, req);
+}
+
+/* After the checks: answer from the location itself, or start proxying. */
+static int proceed(gw_worker_t *w, gw_http_req_t *req)
+{
+    gw_conn_t *c = req->client;
+    const gw_http_lconf_t *lc = gw_exchange_lconf(req);
+
     if (lc->obs_handler)
         return gw_obs_handle(w, req, (unsigned)lc->obs_handler);
     if (req->loc == NULL || req->loc->upstream == NULL)
@@ -164,6 +182,8 @@ static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, ui
             return gw_exchange_client_error(w, req, (unsigned)r);
         if (head_complete(w, req) < 0)
             return GW_ERR;
+        if (req->delayed)
+            return (int)used; /* the body waits in inq with the request */
     }
     /* The body: forwarded as received, framing included (chunked stays chunked). */
     r = gw_request_parse_body(req, data + used, len - used, &fwd);
@@ -195,6 +215,8 @@ void gw_client_process(gw_worker_t *w, gw_http_req_t *req)
         gw_seg_t *s = req->inq.head;
         int n;
 
+        if (req->delayed)
+            return;
         if (req->rq_state == GW_RQ_DONE) {
             if (req->rs_state != GW_RS_DONE)
                 break; /* the next request waits for this response */
@@ -277,6 +299,18 @@ static void client_on_send_error(gw_worker_t *w, gw_conn_t *c, int err)
 {
     gw_http_req_t *req = c->data;
 
+    if (req && req->delayed) { /* limit_req's wait is over */
+        req->delayed = 0;
+        gw_conn_timer_off(w, c);
+        if (proceed(w, req) < 0)
+            return;
+        if (req->client_paused && !gw_conn_is_closing(c)) {
+            req->client_paused = 0;
+            gw_conn_recv_start(w, c);
+        }
+        gw_client_process(w, req);
+        return;
+    }
     if (req)
         gw_exchange_abort(w, req);
     else
@@ -296,6 +330,18 @@ static void client_on_timeout(gw_worker_t *w, gw_conn_t *c)
 {
     gw_http_req_t *req = c->data;
 
+    if (req && req->delayed) { /* limit_req's wait is over */
+        req->delayed = 0;
+        gw_conn_timer_off(w, c);
+        if (proceed(w, req) < 0)
+            return;
+        if (req->client_paused && !gw_conn_is_closing(c)) {
+            req->client_paused = 0;
+            gw_conn_recv_start(w, c);
+        }
+        gw_client_process(w, req);
+        return;
+    }
     if (req)
         gw_exchange_abort(w, req);
     else

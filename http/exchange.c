@@ -77,6 +77,8 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     memset(&req->pick, 0, sizeof(req->pick));
     free(req->key_long);
     req->key_long = NULL;
+    req->limit_delay_ms = 0;
+    req->delayed = 0;
     req->start_us = w->now_us;
     req->body_bytes = 0;
     req->status = req->err_status = 0;

@@ -31,6 +31,11 @@ typedef struct gw_http_lconf {
     uint64_t obs_handler; /* GW_OBS_PROMETHEUS / GW_OBS_STUB_STATUS (this location answers itself) */
     uint64_t access_log;  /* gw_alog_conf_t *, or 0 (off) */
     uint64_t error_log;   /* gw_log_sink_t *, or 0 (the main error_log) */
+    /* limit_req (limit_req.c): the level's list as an integer, 0 = none; status 0 = 503; level + 1, 0 = error */
+    uint64_t limit_req;
+    uint64_t limit_req_status;
+    uint64_t limit_req_log_level;
+    uint64_t limit_req_dry_run;
 } gw_http_lconf_t;
 
 /* Header rewriting settings of one level (headers.h); the same position in
@@ -203,6 +208,7 @@ typedef struct gw_http_conf {
     uint32_t nsrvs;
     gw_http_addr_t **addrs;
     uint32_t naddrs;
+    struct gw_limit_reg *limit_req; /* limit_req zones and lists (limit_req.c) */
     struct gw_metrics_conf *metrics; /* per-server and per-peer counters (metrics.c) */
     struct gw_obs_conf *obs;         /* log formats and access logs (accesslog.c) */
     struct gw_tls_conf *ssl; /* http-level ssl_* settings (conf_tls.c) */

@@ -13,6 +13,7 @@
 #include "conf_route.h"
 #include "conf_tls.h"
 #include "http.h"
+#include "limit_req.h"
 #include "obs.h"
 
 const gw_module_t *const gw_modules[] = {
@@ -23,6 +24,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_route_module,
     &gw_obs_module,
     &gw_http_tls_module,
+    &gw_limit_req_module,
     NULL,
 };
 

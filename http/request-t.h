@@ -77,7 +77,8 @@ typedef struct gw_http_req {
     const char *piece;    /* the bytes being parsed start here (obs-fold check) */
     gw_pick_ctx_t pick; /* balancing state across this request's attempts (tried peers) */
     char key[128];      /* the evaluated `hash` key, when it fits */
-    char *key_long;     /* ... or on the heap when it does not (nginx hashes the whole key) */
+    char *key_long;
+    uint64_t limit_delay_ms; /* limit_req: wait this long before going on (0: none) */     /* ... or on the heap when it does not (nginx hashes the whole key) */
     uint64_t request_id[2]; /* $request_id, drawn when first used (0, 0: not yet) */
 
     uint64_t start_us;   /* when the request's first byte arrived (w->now_us) */
@@ -94,6 +95,7 @@ typedef struct gw_http_req {
     uint8_t tries;       /* upstream attempts so far (proxy_next_upstream_tries) */
 
     unsigned keepalive : 1;     /* the client connection may carry another request */
+    unsigned delayed : 1;       /* limit_req holds it: the client timer ends the wait */
     unsigned expect_100 : 1;
     unsigned is_head : 1;
     unsigned client_eof : 1;    /* the client shut its write side */
