@@ -205,6 +205,8 @@ int gw_answers_plain(gw_worker_t *w, gw_http_req_t *req, unsigned status)
 /* 444: close without a word (the client sees the connection end). */
 static int close_silently(gw_worker_t *w, gw_http_req_t *req)
 {
+    req->status = 444; /* what the access log says, as nginx's */
+    req->head_sent = 1;
     gw_exchange_abort(w, req);
     return GW_ERR;
 }

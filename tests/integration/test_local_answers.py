@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -699,3 +700,39 @@ def test_bad_header_buffers(cli, tmp_path, directive):
     assert res.returncode != 0, res.output
     assert '%s: [emerg] "large_client_header_buffers" directive invalid value in %s:%d' % (
         PROG, conf, config.splitlines().index("    " + directive) + 1) in res.stderr
+
+
+# ---- what the access log says ------------------------------------------------------
+
+LOGGED = HEAD + """
+http {
+    log_format st '$status $request';
+    server {
+        listen 127.0.0.1:{port};
+        root {prefix}/html;
+        access_log logs/st.log st;
+        location /close { return 444; }
+        location /moved { return 301 http://example.com/; }
+        location /denied { deny all; proxy_pass http://127.0.0.1:{b0}; }
+        location /page { error_page 404 =200 /404.html; return 404; }
+        location / { proxy_pass http://127.0.0.1:{b0}; }
+    }
+}
+"""
+
+
+def test_access_log_has_our_statuses(backends, gateway):
+    b0, = backends(1)
+    gw = gateway(LOGGED, [b0], files=PAGES)
+    with Conn(gw.port) as c:
+        c.send(b"GET /close HTTP/1.1\r\nHost: h\r\n\r\n")
+        assert c.closed_by_peer() is True
+    with Conn(gw.port) as c:
+        assert [c.get(t).status for t in ("/moved", "/denied", "/page", "/")] == [301, 403, 200, 200]
+    path = gw.prefix / "logs" / "st.log"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(path.read_text().splitlines() if path.exists() else []) < 5:
+        time.sleep(0.05)
+    assert path.read_text().splitlines() == ["444 GET /close HTTP/1.1", "301 GET /moved HTTP/1.1",
+                                             "403 GET /denied HTTP/1.1", "200 GET /page HTTP/1.1",
+                                             "200 GET / HTTP/1.1"]

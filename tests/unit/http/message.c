@@ -457,8 +457,48 @@ static void test_token_list(void)
     CHECK(!gw_token_list_has("keep, closed", 11, "closed"));
 }
 
+/* large_client_header_buffers: the limits a message is given replace the defaults, and survive a reset. */
+static void test_configured_limits(void)
+{
+    gw_msg_t m;
+    static char big[4096];
+
+    memset(&m, 0, sizeof(m));
+    fill(big, sizeof(big), 'a');
+    m.max_line = 1024;
+    m.max_total = 2048;
+    CHECK_INT(gw_msg_line(&m, big, 1024), GW_MSG_OK);
+    CHECK_INT(gw_msg_line(&m, big, 1), GW_MSG_TOO_LONG_LINE);
+    gw_msg_reset(&m);
+    CHECK_INT(m.max_line, 1024);
+    CHECK_INT(gw_msg_line(&m, "/", 1), GW_MSG_OK);
+    gw_msg_line_done(&m);
+    CHECK_INT(gw_msg_field(&m, "X-A", 3), GW_MSG_OK);
+    gw_msg_field_done(&m);
+    CHECK_INT(gw_msg_value(&m, big, 1021), GW_MSG_OK);
+    CHECK_INT(gw_msg_value(&m, big, 1), GW_MSG_TOO_LONG_LINE);
+    gw_msg_reset(&m);
+    /* the total: 2048 bytes of target, names and values */
+    CHECK_INT(gw_msg_line(&m, "/", 1), GW_MSG_OK);
+    gw_msg_line_done(&m);
+    CHECK_INT(gw_msg_field(&m, "X-A", 3), GW_MSG_OK);
+    gw_msg_field_done(&m);
+    CHECK_INT(gw_msg_value(&m, big, 1000), GW_MSG_OK);
+    gw_msg_value_done(&m);
+    CHECK_INT(gw_msg_field(&m, "X-B", 3), GW_MSG_OK);
+    gw_msg_field_done(&m);
+    CHECK_INT(gw_msg_value(&m, big, 1000), GW_MSG_OK);
+    gw_msg_value_done(&m);
+    CHECK_INT(gw_msg_field(&m, "X-C", 3), GW_MSG_OK);
+    gw_msg_field_done(&m);
+    CHECK_INT(gw_msg_value(&m, big, 38), GW_MSG_OK);
+    CHECK_INT(gw_msg_value(&m, big, 1), GW_MSG_TOO_LARGE);
+    gw_msg_free(&m);
+}
+
 int main(void)
 {
+    RUN(test_configured_limits);
     RUN(test_whole);
     RUN(test_every_split);
     RUN(test_classify);
