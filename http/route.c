@@ -280,10 +280,10 @@ int gw_route_normalize(const char *path, uint32_t len, char *out)
     return (int)w;
 }
 
-/* nginx's NGX_ESCAPE_URI set: controls, space, '#', '%', '?', DEL and 8-bit bytes. */
+/* nginx's NGX_ESCAPE_URI set (1.22, probed): controls, space, " # % < > ? \\ ^ ` { | }, DEL and 8-bit bytes. */
 static int must_escape(unsigned char c)
 {
-    return c <= 0x20 || c == '#' || c == '%' || c == '?' || c >= 0x7f;
+    return c <= 0x20 || c >= 0x7f || (c < 0x80 && strchr("\"#%<>?\\^`{|}", c) != NULL);
 }
 
 size_t gw_route_upstream_uri_size(const gw_http_loc_t *loc, const gw_route_uri_t *u)

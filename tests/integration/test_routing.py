@@ -123,6 +123,16 @@ ROWS = [
     (E, "/api/%7Euser", 200, "api", "/~user"),
     (E, "/docs/%41", 200, "docs", "/docs/%41"),
     (E, "/x/..", 200, "eq_root", "/x/.."),
+    (E, "/api/a%3Fb", 200, "api", "/a%3Fb"),
+    (E, "/api/a%23b", 200, "api", "/a%23b"),
+    (E, "/api/%25", 200, "api", "/%25"),
+    (E, "/api/a+b%2B", 200, "api", "/a+b+"),
+    (E, "/api/%C3%BC", 200, "api", "/%C3%BC"),
+    (E, "/api/a%2fb", 200, "api", "/a/b"),
+    (E, "/api/a%22b%3C%5E%60%7B%7C%7D%5C%3E", 200, "api", "/a%22b%3C%5E%60%7B%7C%7D%5C%3E"),
+    (E, "/api/%21%24%26%27%28%29%2A%2C%3B%3D%40%5B%5D", 200, "api", "/!$&'()*,;=@[]"),
+    (E, "/api/x?%2e%2e", 200, "api", "/x?%2e%2e"),
+    (E, "/api/%2E%2E/docs/", 200, "docs", "/api/%2E%2E/docs/"),
     (E, "/../x", 400, None, None),
     (E, "/a/%2e%2e/%2e%2e/x", 400, None, None),
     (E, "/x%zz", 400, None, None),
@@ -344,3 +354,47 @@ def test_config_errors_are_worded_as_nginx_words_them(cli, tmp_path, body, messa
     assert res.returncode != 0 and ("[emerg] " + want) in res.output, res.output
     code, out = nginx_check(tmp_path / "nginx", text.replace("{port}", str(port)))
     assert code != 0 and ("[emerg] " + want.replace(str(conf), str(tmp_path / "nginx" / "nginx.conf"))) in out, out
+
+
+FORMS_CONFIG = """
+daemon off;
+pid gateway.pid;
+worker_processes 1;
+events { worker_connections 256; }
+http {
+    upstream any { server 127.0.0.1:{b0}; }
+    upstream lh { server 127.0.0.1:{b1}; }
+    upstream bare { server 127.0.0.1:{b2}; }
+    server { listen 127.0.0.1:{port}; location / { proxy_pass http://any; } }
+    server { listen *:{p1}; location / { proxy_pass http://any; } }
+    server { listen localhost:{p2}; location / { proxy_pass http://lh; } }
+    server { listen {p3} default_server; location / { proxy_pass http://bare; } }
+}
+"""
+
+
+def test_listen_forms(backends, gateway, tmp_path):
+    bs = backends(names=["any", "lh", "bare"])
+    for run in ("gateway", "nginx"):
+        p1, p2, p3 = free_wildcard_port(), free_wildcard_port(), free_wildcard_port()
+        if run == "gateway":
+            gateway(FORMS_CONFIG, bs, p1=p1, p2=p2, p3=p3)
+        else:
+            ng = start_nginx(tmp_path / "nginx", FORMS_CONFIG, bs, p1=p1, p2=p2, p3=p3)
+        try:
+            assert answer_from("127.0.0.5", p1) == "any", run
+            assert answer_from("127.0.0.1", p2) == "lh", run
+            assert answer_from("127.0.0.9", p3) == "bare", run
+        finally:
+            if run == "nginx":
+                ng.stop()
+
+
+@pytest.mark.gateway_only("TLS, HTTP/2 and QUIC are later issues: the gateway refuses them by name")
+@pytest.mark.parametrize("param", ["ssl", "http2", "quic"])
+def test_listen_tls_parameters_are_refused_for_now(cli, tmp_path, param):
+    conf = tmp_path / "gateway.conf"
+    conf.write_text("events { }\nhttp {\nserver { listen 127.0.0.1:%d %s; }\n}\n" % (free_port(), param))
+    res = cli("-p", str(tmp_path), "-c", str(conf), "-t")
+    assert res.returncode != 0
+    assert '[emerg] the "%s" parameter of "listen" is not supported yet in %s:3' % (param, conf) in res.output

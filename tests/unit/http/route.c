@@ -225,6 +225,7 @@ static void test_upstream_uri(void)
     CHECK_STR(upstream_uri("/api/", "/v1/", "/api/a%20b", "/api/a b", "", 1), "/v1/a%20b");
     CHECK_STR(upstream_uri("/api/", "/", "/api/%7e", "/api/~", "", 1), "/~");
     CHECK_STR(upstream_uri("/x", "/y", "/x", "/x", "?q", 0), "/y?q");
+    CHECK_STR(upstream_uri("/a/", "/", "/a/%22%7c%21", "/a/\"|!", "", 1), "/%22%7C!");
 }
 
 static void test_config_errors(void)
