@@ -7,11 +7,13 @@
 #   NAME echo    VERSION CIPHER SIZE            ktls_echo, SIZE bytes there and back
 #   NAME gateway VERSION CIPHER get|getkeep PATH COUNT MODE
 #   NAME gateway VERSION CIPHER keyupdate PATH 1 MODE
+#   NAME gateway VERSION CIPHER hold PATH SECONDS MODE
 #   NAME gateway VERSION CIPHER post PATH FILE MODE
 #       the gateway (config /ktls/gateway-MODE.conf) in front of busybox httpd:
 #       COUNT GETs of /ktls/www/PATH on one connection (getkeep: then the
 #       client's close_notify, which must make the gateway close), a TLS 1.3
-#       KeyUpdate between two GETs (answered or closed, see ktls_client.c), or
+#       KeyUpdate between two GETs (answered or closed, see ktls_client.c), one
+#       GET and an idle connection while TlsCurrTxSw/TlsCurrRxSw are read, or
 #       FILE POSTed to a CGI that answers with the body it got. MODE ktls: the
 #       kernel must do the record layer; MODE user (ssl_ktls off): it must not.
 #       The gateway must still be running after each case.
@@ -93,7 +95,9 @@ while read -r name kind version cipher a1 a2 a3 a4; do
         if ! start_gateway "$mode"; then
             ok=0; why="gateway did not start: $(tail -n 3 /tmp/gw-$mode.log | tr '\n' ' ')"
         else
-            rm -f /tmp/expect
+            # gone before the client starts: the hold case polls client.err
+            # while the client runs in the background
+            rm -f /tmp/expect /tmp/client.err
             if [ "$a1" = post ]; then
                 cp "$a3" /tmp/expect
                 what="POST $(wc -c < "$a3") bytes to $a2"
@@ -101,7 +105,21 @@ while read -r name kind version cipher a1 a2 a3 a4; do
                 what="$a3 x $a1 $a2"
             fi
             timeout 60 ktls_client 127.0.0.1 $GW_PORT "$version" "$cipher" $CA "$a1" "$a2" "$a3" < /dev/null \
-                > /tmp/client.out 2> /tmp/client.err || { ok=0; why="client: $(tail -n 2 /tmp/client.err | sed "s/^ktls_client: //" | tr "\n" " ")"; }
+                > /tmp/client.out 2> /tmp/client.err &
+            client=$!
+            if [ "$a1" = hold ]; then
+                # the connection is open and idle: is it in the kernel right now?
+                i=0; until grep -q holding /tmp/client.err || [ $i -ge 40 ]; do sleep 0.25; i=$((i + 1)); done
+                curtx=$(stat TlsCurrTxSw); currx=$(stat TlsCurrRxSw)
+                what="GET then idle with TlsCurrTxSw $curtx TlsCurrRxSw $currx"
+                if [ "$mode" = ktls ]; then
+                    [ "$curtx" -ge 1 ] && [ "$currx" -ge 1 ] || { ok=0; why="$why; live connection not in the kernel ($what)"; }
+                else
+                    [ "$curtx" = 0 ] && [ "$currx" = 0 ] || { ok=0; why="$why; live connection in the kernel with ssl_ktls off ($what)"; }
+                fi
+                a3=1
+            fi
+            wait $client || { ok=0; why="$why; client: $(tail -n 2 /tmp/client.err | sed "s/^ktls_client: //" | tr "\n" " ")"; }
             if [ "$a1" = keyupdate ]; then
                 # the second answer is there only if the gateway followed the new key
                 grep -q 'keyupdate: answered' /tmp/client.err && a3=2

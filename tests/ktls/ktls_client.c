@@ -11,6 +11,10 @@
  *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem getkeep PATH COUNT
  *       like get, all requests keep-alive; then our close_notify, and the
  *       server must close the connection (EOF or reset) within the timeout.
+ *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem hold PATH SECONDS
+ *       one keep-alive GET, then "holding" on stderr and SECONDS of idle
+ *       connection (for the VM's init to look at the live kTLS counters),
+ *       then as getkeep.
  *   ktls_client HOST PORT 1.3 CIPHER CA.pem keyupdate PATH
  *       one GET, then a TLS 1.3 KeyUpdate and a second GET: the server may
  *       answer it (it followed the new key) or close the connection (it
@@ -294,9 +298,10 @@ int main(int argc, char **argv)
 
     if (argc < 8 || (strcmp(argv[6], "echo") != 0 && strcmp(argv[6], "get") != 0 &&
                      strcmp(argv[6], "getkeep") != 0 && strcmp(argv[6], "keyupdate") != 0 &&
+                     strcmp(argv[6], "hold") != 0 &&
                      strcmp(argv[6], "post") != 0)) {
         fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT]\n"
-                        "       | getkeep PATH COUNT | keyupdate PATH | post PATH FILE\n");
+                        "       | getkeep PATH COUNT | hold PATH SECONDS | keyupdate PATH | post PATH FILE\n");
         return 2;
     }
     tls13 = strcmp(argv[3], "1.3") == 0;
@@ -336,11 +341,17 @@ int main(int argc, char **argv)
         do_post(argv[7], argv[8]);
     else if (strcmp(argv[6], "keyupdate") == 0)
         do_keyupdate(argv[7]);
+    else if (strcmp(argv[6], "hold") == 0) {
+        do_get(argv[7], 1, 1);
+        fflush(stdout);
+        fprintf(stderr, "ktls_client: holding\n");
+        sleep(argc > 8 ? (unsigned)atoi(argv[8]) : 1);
+    }
     else
         do_get(argv[7], argc > 8 ? atoi(argv[8]) : 1, strcmp(argv[6], "getkeep") == 0);
 
     wolfSSL_shutdown(ssl);   /* our close_notify: the echo server waits for it */
-    if (strcmp(argv[6], "getkeep") == 0)
+    if (strcmp(argv[6], "getkeep") == 0 || strcmp(argv[6], "hold") == 0)
         expect_close(fd);
     fflush(stdout);
     wolfSSL_free(ssl);
