@@ -241,6 +241,21 @@ static int do_return(gw_worker_t *w, gw_http_req_t *req, const gw_http_ans_t *a,
     return r;
 }
 
+/* Do a level's allow/deny refuse this client? (logged as nginx does) */
+static int forbidden(const gw_http_req_t *req, const gw_http_ans_t *a)
+{
+    char ip[INET6_ADDRSTRLEN] = "-";
+
+    if (a->nrules == 0 || gw_access_allowed(a->rules, a->nrules, &req->client->peer))
+        return 0;
+    if (gw_log_enabled(GW_LOG_ERR)) {
+        if (req->client->peer.family)
+            inet_ntop(req->client->peer.family, req->client->peer.addr, ip, sizeof(ip));
+        gw_log(GW_LOG_ERR, "access forbidden by rule, client: %s", ip);
+    }
+    return 1;
+}
+
 int gw_answers_route(gw_worker_t *w, gw_http_req_t *req)
 {
     const gw_http_ans_t *a;
@@ -262,16 +277,8 @@ int gw_answers_route(gw_worker_t *w, gw_http_req_t *req)
         req->limit_delay_ms = 0;
     }
     a = ans_of(req);
-    if (a->nrules && !gw_access_allowed(a->rules, a->nrules, &req->client->peer)) {
-        if (gw_log_enabled(GW_LOG_ERR)) {
-            char ip[INET6_ADDRSTRLEN] = "-";
-
-            if (req->client->peer.family)
-                inet_ntop(req->client->peer.family, req->client->peer.addr, ip, sizeof(ip));
-            gw_log(GW_LOG_ERR, "access forbidden by rule, client: %s", ip);
-        }
+    if (forbidden(req, a))
         return gw_exchange_respond(w, req, 403);
-    }
     return GW_ANS_DECLINED;
 }
 
@@ -351,6 +358,9 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *target, siz
         return do_return(w, req, &req->srv->ans, forced);
     if (tl && tl->ans.ret_code)
         return do_return(w, req, &tl->ans, forced);
+    /* An internal redirect meets allow/deny again (nginx's access phase runs for it). */
+    if (forbidden(req, tl ? &tl->ans : &req->srv->ans))
+        return gw_answers_plain(w, req, 403);
     if (tl && tl->upstream) {
         if (req->body_bytes || gw_exchange_body_pending(req)) {
             gw_log(GW_LOG_ERR, "error_page to \"%s\" not proxied: the request body is gone", uri);
@@ -428,6 +438,9 @@ int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status)
         } else if (l->ans.ret_code) {
             req->loc = l;
             r = do_return(w, req, &l->ans, forced);
+        } else if (forbidden(req, &l->ans)) {
+            req->loc = l;
+            r = gw_answers_plain(w, req, 403);
         } else if (l->upstream && req->body_bytes == 0 && !gw_exchange_body_pending(req)) {
             r = reproxy(w, req, l, forced);
         } else {

@@ -136,10 +136,3 @@ char *gw_http_special_response(gw_answer_t *a, uint32_t *len)
     }
     return gw_http_answer(a, len);
 }
-
-char *gw_http_error_response(unsigned status, int keepalive, int head_only, uint32_t *len)
-{
-    gw_answer_t a = {.status = status, .keepalive = keepalive, .head_only = head_only};
-
-    return gw_http_special_response(&a, len);
-}

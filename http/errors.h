@@ -36,9 +36,6 @@ char *gw_http_answer(const gw_answer_t *a, uint32_t *len);
  */
 char *gw_http_special_response(gw_answer_t *a, uint32_t *len);
 
-/* Same without a Location: the error pages. */
-char *gw_http_error_response(unsigned status, int keepalive, int head_only, uint32_t *len);
-
 /* nginx's reason phrase for the status line ("Moved Temporarily" for 302); "" when it has none. */
 const char *gw_http_reason(unsigned status);
 

@@ -319,6 +319,41 @@ def test_forbidden_keeps_the_connection(access):
         assert c.closed_by_peer(timeout=0.3) is False
 
 
+DENIED_PAGES = HEAD + """
+http {
+    root {prefix}/html;
+    server {
+        listen 127.0.0.1:{port};
+        deny all;
+        error_page 403 /403.html;
+        location / { proxy_pass http://127.0.0.1:{b0}; }
+        location = /403.html { allow all; }
+        location /open/ { allow all; error_page 404 /404.html; return 404; }
+        location /named/ { allow all; error_page 502 @closed; proxy_pass http://127.0.0.1:{dead}; }
+        location @closed { deny all; proxy_pass http://127.0.0.1:{b0}; }
+    }
+    server {
+        listen 127.0.0.2:{port};
+        deny all;
+        error_page 403 /403.html;
+        location / { proxy_pass http://127.0.0.1:{b0}; }
+    }
+}
+"""
+
+
+def test_error_page_targets_meet_allow_and_deny(backends, gateway):
+    """nginx's access phase runs again for an internal redirect."""
+    b0, = backends(1)
+    gw = gateway(DENIED_PAGES, [b0], files=dict(PAGES, **{"html/403.html": "<p>custom 403</p>\n"}))
+    r = request(gw, "/")
+    assert (r.status, r.body) == (403, b"<p>custom 403</p>\n")   # the page's own location allows
+    assert_page(request(gw, "/open/x"), 403)                       # /404.html falls in the denied "/"
+    assert (request(gw, "/named/x").status, b0.requests_seen) == (403, 0)
+    with Conn(gw.port, host="127.0.0.2") as c:
+        assert_page(c.get("/"), 403)                               # nothing allows the page itself
+
+
 # ---- error_page -------------------------------------------------------------
 
 PAGES = {"html/404.html": "<h1>custom 404</h1>\n", "html/50x.txt": "oops\n", "errors/e.html": "<p>from errors</p>\n"}
