@@ -1,8 +1,10 @@
 /*
- * Error log sink. The sink is a single fd swapped atomically on reopen so a
- * worker never writes to a closed descriptor: the old fd is closed only after
- * the new one is published, and a write racing with the swap lands in either
- * file, never nowhere.
+ * Error log sink, and the other log files (error_log below main, access
+ * logs). A reopen replaces the file behind a descriptor number with dup3(),
+ * so a worker never writes to a closed descriptor: a write racing with the
+ * reopen lands in either file, never nowhere. (The main sink moves to a new
+ * number only when it changes path, or leaves stderr: the old fd is closed
+ * after the new one is published.)
  */
 #include "log.h"
 
@@ -74,13 +76,22 @@ int gw_log_open(const char *path, gw_log_level_t level)
 
 int gw_log_reopen(void)
 {
-    int fd;
+    int fd, old;
 
     if (sink.path[0] == '\0')
         return 0;
     fd = open_path(sink.path);
     if (fd < 0)
         return fd;
+    old = atomic_load(&sink.fd);
+    if (old > 2) {
+        /* In place, as the other log files (gw_log_reopen_all): a worker
+         * writing now never holds a descriptor about to be closed. */
+        int r = dup3(fd, old, O_CLOEXEC) < 0 ? -errno : 0;
+
+        close(fd);
+        return r;
+    }
     publish(fd);
     return 0;
 }

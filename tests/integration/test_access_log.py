@@ -225,3 +225,23 @@ def test_no_access_log_unless_configured(gateway, backends):
     assert gw.get("/").status == 200
     time.sleep(0.3)
     assert not (gw.prefix / "logs" / "access.log").exists()
+
+
+def test_reopen_moves_the_error_logs_too(gateway, backends):
+    b = backends(1)
+    conf = config(server="location /down { error_log logs/down.log; proxy_pass http://127.0.0.1:{dead}; }")
+    conf = conf.replace("daemon off;", "daemon off;\nerror_log logs/main.log notice;")
+    gw = gateway(conf, b)
+    logs = gw.prefix / "logs"
+    assert gw.get("/down").status == 502
+    wait_lines(logs / "down.log", 1)
+    os.rename(logs / "down.log", logs / "down.log.1")
+    os.rename(logs / "main.log", logs / "main.log.1")
+    assert gw.cli("-s", "reopen").returncode == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (logs / "main.log").exists():
+        time.sleep(0.02)
+    assert gw.get("/down").status == 502
+    assert len(wait_lines(logs / "down.log", 1)) == 1
+    assert len(read_lines(logs / "down.log.1")) == 1
+    assert any("reopening logs" in line for line in read_lines(logs / "main.log.1"))
