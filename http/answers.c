@@ -352,6 +352,7 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *target, siz
     req->uri_len = (uint32_t)plen;
     req->uri_query_len = (uint32_t)(tlen - plen);
     req->uri_quoted = 0;
+    req->caps.n = 0; /* $1..$9 pointed into the old URI */
     tl = gw_http_find_location(req->srv, uri, (uint32_t)plen);
     req->loc = tl;
     if (req->srv->ans.ret_code)

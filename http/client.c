@@ -63,7 +63,7 @@ static int route(gw_http_req_t *req, int *redirect)
         req->uri_len = (uint32_t)n;
         req->uri_quoted = memchr(path, '%', plen) != NULL;
     }
-    rc = gw_route_location(req->srv, req->uri, req->uri_len, &req->loc, NULL);
+    rc = gw_route_location(req->srv, req->uri, req->uri_len, &req->loc, &req->caps);
     if (rc == GW_ROUTE_ERROR)
         return 500;
     *redirect = rc == GW_ROUTE_REDIRECT;

@@ -72,6 +72,7 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     req->uri = NULL;
     req->uri_len = 0;
     req->uri_quoted = 0;
+    req->caps.n = 0;
     req->rt = NULL;
     req->peer = NULL;
     memset(&req->pick, 0, sizeof(req->pick));

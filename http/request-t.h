@@ -16,6 +16,7 @@
 #include "http-t.h"
 #include "chunked.h"
 #include "message.h"
+#include "regex.h"
 
 /* The request side. */
 typedef enum gw_rq_state {
@@ -64,6 +65,7 @@ typedef struct gw_http_req {
     char *uri_buf;       /* malloc'ed when normalizing changed the path */
     uint32_t uri_len;
     uint32_t uri_query_len; /* internal_uri: the query ("?..." or empty) stored right after uri */
+    gw_regex_caps_t caps;   /* $1..$9 of the regex location that matched: offsets into uri */
     gw_upstream_rt_t *rt;
     const gw_peer_t *peer;
 

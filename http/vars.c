@@ -429,6 +429,19 @@ static size_t get_request_id(const gw_http_req_t *req, const char *arg, size_t a
     return put(out, cap, buf, 32);
 }
 
+static size_t get_capture(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    uint32_t n = (uint32_t)(arg[0] - '0'), start, end;
+
+    if (n >= req->caps.n || req->uri == NULL)
+        return 0;
+    start = req->caps.ov[2 * n];
+    end = req->caps.ov[2 * n + 1];
+    if (start == UINT32_MAX || end > req->uri_len || start > end)
+        return 0; /* the group did not take part in the match */
+    return put(out, cap, req->uri + start, end - start);
+}
+
 static const struct {
     const char *name;
     getter_fn get;
@@ -491,6 +504,13 @@ static int resolve(const char *name, size_t len, piece_t *p)
             p->len = len - pl;
             return p->text ? 0 : -1;
         }
+    }
+    /* $1..$9: the captures of the regex location that matched (route.c) */
+    if (len == 1 && name[0] >= '1' && name[0] <= '9') {
+        p->get = get_capture;
+        p->text = strndup(name, 1);
+        p->len = 1;
+        return p->text ? 0 : -1;
     }
     /* Variables another module defines (vars.h: gw_vars_more), when linked in. */
     for (const gw_var_def_t *d = gw_vars_more; d && d->name; d++) {

@@ -398,3 +398,37 @@ def test_listen_tls_parameters_are_refused_for_now(cli, tmp_path, param):
     res = cli("-p", str(tmp_path), "-c", str(conf), "-t")
     assert res.returncode != 0
     assert '[emerg] the "%s" parameter of "listen" is not supported yet in %s:3' % (param, conf) in res.output
+
+
+CAPTURES_CONFIG = """
+daemon off;
+pid gateway.pid;
+worker_processes 1;
+events { worker_connections 256; }
+http {
+    server {
+        listen 127.0.0.1:{port};
+        location ~ ^/u/(\\d+)/(.*)$ { return 200 "user=$1 rest=$2 none=$3"; }
+        location ~* ^/(A)(B)?/nest/ {
+            location ~ ^/a/nest/(x+) { return 200 "inner=$1"; }
+            return 200 "outer=$1,$2";
+        }
+    }
+}
+"""
+
+
+def test_regex_captures_are_dollar_digits(gateway, tmp_path):
+    gw = gateway(CAPTURES_CONFIG)
+    ng = start_nginx(tmp_path / "nginx", CAPTURES_CONFIG)
+    try:
+        for target, body in [("/u/42/a/b", b"user=42 rest=a/b none="),
+                             ("/u/7/", b"user=7 rest= none="),
+                             ("/a/nest/xxx", b"inner=xxx"),
+                             ("/A/nest/y", b"outer=A,"),
+                             ("/ab/nest/y", b"outer=a,b")]:
+            for port in (gw.port, ng.port):
+                r = rawhttp.get(port, target)
+                assert (r.status, r.body) == (200, body), (port, target)
+    finally:
+        ng.stop()
