@@ -452,3 +452,36 @@ def test_handshake_failure_logged(gateway, backends, certs):
         time.sleep(0.05)
     assert "SSL_do_handshake() failed" in gw.stderr()
     assert "while SSL handshaking, client: 127.0.0.1" in gw.stderr()
+
+
+# ---- session resumption ----
+
+def _resumed(port, version):
+    """Connect, make a request, then reconnect with the session: was it resumed?"""
+    ctx = client_ctx(version)
+    sessions = []
+    for _ in range(2):
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname="a.test",
+                            session=sessions[-1] if sessions else None)
+        with s:
+            assert get(s, "/")[0] == "HTTP/1.1 200 OK"   # reading lets a TLS 1.3 ticket arrive
+            sessions.append(s.session)
+            reused = s.session_reused
+    return reused
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_resumption_with_tickets(gateway, backends, certs, version):
+    gw = start(gateway, backends, certs)
+    assert _resumed(gw.port, version)
+
+
+def test_resumption_from_the_cache_without_tickets(gateway, backends, certs):
+    gw = start(gateway, backends, certs, http_extra="ssl_session_tickets off; ssl_session_cache shared:SSL:1m; "
+                                                    "ssl_session_timeout 5m;")
+    assert _resumed(gw.port, ssl.TLSVersion.TLSv1_2)
+
+
+def test_no_resumption_when_off(gateway, backends, certs):
+    gw = start(gateway, backends, certs, http_extra="ssl_session_tickets off; ssl_session_cache off;")
+    assert not _resumed(gw.port, ssl.TLSVersion.TLSv1_2)
