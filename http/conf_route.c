@@ -285,14 +285,14 @@ static int set_proxy_pass(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, voi
     if (strchr(url, '$'))
         return gw_conf_error(err, n, "variables in \"proxy_pass\" are not supported yet");
     if (strncasecmp(url, "https://", 8) == 0)
-        return gw_conf_error(err, n, "\"https\" in \"proxy_pass\" is not supported yet");
-    if (strncasecmp(url, "http://", 7) != 0)
+        l->proxy_https = 1; /* TLS to the upstream (conf_proxy_ssl.c) */
+    else if (strncasecmp(url, "http://", 7) != 0)
         return gw_conf_error(err, n, "invalid URL prefix in \"%s\"", url);
-    if (url[7] == '\0' || url[7] == '/')
+    if (url[7 + l->proxy_https] == '\0' || url[7 + l->proxy_https] == '/')
         return gw_conf_error(err, n, "no host in \"%s\"", url);
     /* Which part of the request URI a URI part would replace is only known
      * for prefix and exact locations. */
-    if ((l->kind == GW_LOC_NAMED || l->kind == GW_LOC_REGEX || l->kind == GW_LOC_REGEX_CI) && strchr(url + 7, '/'))
+    if ((l->kind == GW_LOC_NAMED || l->kind == GW_LOC_REGEX || l->kind == GW_LOC_REGEX_CI) && strchr(url + 7 + l->proxy_https, '/'))
         return gw_conf_error(err, n,
                              "\"proxy_pass\" cannot have URI part in location given by regular expression, or "
                              "inside named location, or inside \"if\" statement, or inside \"limit_except\" block");
@@ -323,24 +323,31 @@ const gw_conf_cmd_t gw_route_cmds[] = {
 /* Resolve proxy_pass into an upstream, $proxy_host and the URI part. */
 static int resolve_proxy_pass(gw_cycle_t *cy, gw_http_loc_t *l, gw_conf_err_t *err)
 {
-    const char *hostport = l->proxy_pass + 7;
+    const char *hostport = l->proxy_pass + 7 + l->proxy_https;
     const char *slash = strchr(hostport, '/');
     size_t hlen = slash ? (size_t)(slash - hostport) : strlen(hostport);
     gw_conf_node_t where = {.file = l->pp_file, .line = l->pp_line};
     char *host = strndup(hostport, hlen);
+    char *with_port = NULL;
 
     if (host == NULL)
         return gw_conf_error(err, &where, "out of memory");
     l->upstream = strchr(host, ':') ? NULL : gw_upstream_find(cy, host);
+    /* https:// without a port means 443 (the implicit upstream is named with it). */
+    if (l->upstream == NULL && l->proxy_https && !strchr(host, ':') && asprintf(&with_port, "%s:443", host) < 0)
+        with_port = NULL;
     if (l->upstream == NULL)
-        l->upstream = gw_upstream_for_address(cy, host, &where, err);
+        l->upstream = gw_upstream_for_address(cy, with_port ? with_port : host, &where, err);
+    free(with_port);
     if (l->upstream == NULL) {
         free(host);
         return -1;
     }
-    /* nginx's $proxy_host drops a default :80. */
-    if (hlen > 3 && strcmp(host + hlen - 3, ":80") == 0)
+    /* nginx's $proxy_host drops the scheme's default port. */
+    if (!l->proxy_https && hlen > 3 && strcmp(host + hlen - 3, ":80") == 0)
         host[hlen - 3] = '\0';
+    if (l->proxy_https && hlen > 4 && strcmp(host + hlen - 4, ":443") == 0)
+        host[hlen - 4] = '\0';
     l->proxy_host = host;
     l->proxy_host_len = (uint32_t)strlen(host);
     if (slash) {

@@ -140,6 +140,8 @@ struct gw_http_loc {
     uint32_t line;
     const char *pp_file;      /* where proxy_pass was written */
     uint32_t pp_line;
+    uint8_t proxy_https;      /* proxy_pass https://: TLS to the upstream (conf_proxy_ssl.c) */
+    struct gw_tls_proxy_conf *proxy_ssl; /* proxy_ssl_* written here; merged and built when proxy_https */
 };
 
 typedef struct gw_http_listen_conf {
@@ -172,6 +174,7 @@ struct gw_http_srv {
     const char *file;
     uint32_t line;
     struct gw_tls_conf *ssl; /* ssl_* settings (conf_tls.c); NULL until one is written */
+    struct gw_tls_proxy_conf *proxy_ssl; /* proxy_ssl_* written at server level (conf_proxy_ssl.c) */
 };
 
 struct gw_route_names;
@@ -212,6 +215,7 @@ typedef struct gw_http_conf {
     struct gw_metrics_conf *metrics; /* per-server and per-peer counters (metrics.c) */
     struct gw_obs_conf *obs;         /* log formats and access logs (accesslog.c) */
     struct gw_tls_conf *ssl; /* http-level ssl_* settings (conf_tls.c) */
+    struct gw_tls_proxy_conf *proxy_ssl; /* http-level proxy_ssl_* (conf_proxy_ssl.c) */
 } gw_http_conf_t;
 
 #endif

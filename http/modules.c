@@ -11,6 +11,7 @@
 #include "gw_config.h"
 #include "conf_answers.h"
 #include "conf_route.h"
+#include "conf_proxy_ssl.h"
 #include "conf_tls.h"
 #include "http.h"
 #include "limit_req.h"
@@ -25,6 +26,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_obs_module,
     &gw_http_tls_module,
     &gw_limit_req_module,
+    &gw_http_proxy_ssl_module,
     NULL,
 };
 

@@ -17,6 +17,7 @@
 #include "obs.h"
 #include "proxy.h"
 #include "request.h"
+#include "tls/tls.h"
 #include "response.h"
 #include "tunnel.h"
 #include "vars.h"
@@ -107,6 +108,12 @@ static int attach(gw_worker_t *w, gw_http_req_t *req, int allow_pool, gw_segq_t 
     char *head;
     int err = 0;
 
+    /* A pooled connection of the other kind (plain vs TLS: one upstream may
+     * serve both http:// and https:// locations) is not reusable here. */
+    if (up && gw_tls_is_tls(up) != (req->loc->proxy_https != 0)) {
+        gw_conn_close(w, up);
+        up = NULL;
+    }
     head = gw_request_upstream_head(req, &len);
     if (head == NULL) {
         if (body)
@@ -466,6 +473,12 @@ static void up_on_connect(gw_worker_t *w, gw_conn_t *up, int res)
     }
     gw_obs_attempt_connected(req);
     req->rs_state = GW_RS_HEAD;
+    /* proxy_pass https://: the request waits in up's queue until the TLS handshake is done (tls/). */
+    if (req->loc->proxy_https && (res = gw_tls_connect(w, up, req->loc->proxy_ssl, req->loc->proxy_host,
+                                                       req->loc->proxy_host_len)) < 0) {
+        upstream_error(w, req, GW_FT_ERROR, 502, "SSL_new() failed while SSL handshaking to upstream", -res);
+        return;
+    }
     gw_conn_recv_start(w, up);
     /* The head is queued: proxy_send_timeout until it is out (up_on_sent), then proxy_read_timeout. */
     gw_conn_timer(w, up, lconf(req)->proxy_send_timeout);

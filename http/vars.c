@@ -351,7 +351,7 @@ static size_t get_server_protocol(const gw_http_req_t *req, const char *arg, siz
     return put(out, cap, req->rq.http_minor == 0 ? "HTTP/1.0" : "HTTP/1.1", 8);
 }
 
-/* $proxy_port: the port of proxy_pass's address (80 when it names none). */
+/* $proxy_port: the port of proxy_pass's address (80, or 443 for https://, when it names none). */
 static size_t get_proxy_port(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
     const char *h, *colon;
@@ -363,7 +363,7 @@ static size_t get_proxy_port(const gw_http_req_t *req, const char *arg, size_t a
     n = req->loc->proxy_host_len;
     colon = memrchr(h, ':', n);
     if (colon == NULL || memchr(colon, ']', (size_t)(h + n - colon)))
-        return put(out, cap, "80", 2);
+        return req->loc->proxy_https ? put(out, cap, "443", 3) : put(out, cap, "80", 2);
     return put(out, cap, colon + 1, (size_t)(h + n - colon - 1));
 }
 

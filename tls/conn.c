@@ -305,10 +305,17 @@ static void handshake_failed(gw_tls_conn_t *t, int e)
 {
     char why[160];
 
-    count_failure(t->w);
     t->state = GW_TLS_FAILED;
     snprintf(why, sizeof(why), "SSL_do_handshake() failed (SSL: %d %s)", e,
              wolfSSL_ERR_reason_error_string((unsigned long)e));
+    if (t->client) {
+        /* nginx logs an upstream's failed handshake as an error; the owner
+         * answers it (502, next upstream) as any failed connection. */
+        gw_log(GW_LOG_ERR, "%s while SSL handshaking to upstream", why);
+        t->c->ops->on_eof(t->w, t->c, -EPROTO);
+        return;
+    }
+    count_failure(t->w);
     gw_tls_handshake_log(t, why);
     gw_conn_finish(t->w, t->c, 0); /* send the alert wolfSSL queued, then close */
 }
@@ -316,7 +323,7 @@ static void handshake_failed(gw_tls_conn_t *t, int e)
 static void drive(gw_tls_conn_t *t)
 {
     if (t->state == GW_TLS_HANDSHAKE) {
-        int r = wolfSSL_accept(t->ssl);
+        int r = t->client ? wolfSSL_connect(t->ssl) : wolfSSL_accept(t->ssl);
 
         if (r != WOLFSSL_SUCCESS) {
             int e = wolfSSL_get_error(t->ssl, r);
@@ -325,9 +332,22 @@ static void drive(gw_tls_conn_t *t)
                 handshake_failed(t, e);
             return;
         }
-        handshake_done(t);
+        if (t->client) {
+            /* Upstream connections keep the record layer in userspace. */
+            t->protocol = wolfSSL_get_version(t->ssl);
+            t->cipher = openssl_cipher_name(wolfSSL_get_cipher_name(t->ssl));
+            t->state = GW_TLS_DATA;
+            gw_conn_kick(t->w, t->c); /* the request waiting in c->out can go now */
+        } else {
+            handshake_done(t);
+        }
     }
     read_plain(t);
+}
+
+void gw_tls_conn_drive(gw_tls_conn_t *t)
+{
+    drive(t);
 }
 
 /* ---- the layer ---- */
@@ -368,6 +388,10 @@ static void tls_on_eof(gw_worker_t *w, gw_conn_t *c, int err)
         c->ops->on_eof(w, c, err); /* no close_notify: still an end of input, as nginx sees it */
         return;
     case GW_TLS_HANDSHAKE:
+        if (t->client) {
+            c->ops->on_eof(w, c, err ? err : -ECONNRESET);
+            return;
+        }
         gw_tls_handshake_log(t, "peer closed connection in SSL handshake");
         t->logged = 1;
         break;
@@ -453,7 +477,7 @@ static void tls_release(gw_worker_t *w, gw_conn_t *c)
 
     if (t == NULL)
         return;
-    if (t->state == GW_TLS_HANDSHAKE) {
+    if (t->state == GW_TLS_HANDSHAKE && !t->client) {
         /* Closed before the handshake completed: the client went away or timed out (client_header_timeout). */
         count_failure(w);
         if (!t->logged)
@@ -485,30 +509,40 @@ static const gw_conn_layer_t ktls_layer = {
     .release = tls_release,
 };
 
-int gw_tls_attach(gw_worker_t *w, gw_conn_t *c, const gw_tls_listen_t *lst)
+gw_tls_conn_t *gw_tls_conn_new(gw_worker_t *w, gw_conn_t *c, WOLFSSL_CTX *ctx)
 {
-    static char alpn[] = "http/1.1";
     gw_tls_conn_t *t = calloc(1, sizeof(*t));
 
     if (t)
-        t->ssl = wolfSSL_new(lst->dflt->ctx);
+        t->ssl = wolfSSL_new(ctx);
     if (t == NULL || t->ssl == NULL) {
         free(t);
-        gw_conn_close(w, c);
-        return -ENOMEM;
+        return NULL;
     }
     t->w = w;
     t->c = c;
+    wolfSSL_SetIOReadCtx(t->ssl, t);
+    wolfSSL_SetIOWriteCtx(t->ssl, t);
+    c->layer = &user_layer;
+    c->layer_data = t;
+    return t;
+}
+
+int gw_tls_attach(gw_worker_t *w, gw_conn_t *c, const gw_tls_listen_t *lst)
+{
+    static char alpn[] = "http/1.1";
+    gw_tls_conn_t *t = gw_tls_conn_new(w, c, lst->dflt->ctx);
+
+    if (t == NULL) {
+        gw_conn_close(w, c);
+        return -ENOMEM;
+    }
     t->lst = lst;
     t->conf = lst->dflt;
     t->state = GW_TLS_NEW;
-    wolfSSL_SetIOReadCtx(t->ssl, t);
-    wolfSSL_SetIOWriteCtx(t->ssl, t);
     /* ALPN: http/1.1 now (h2 would join this list); a client asking only for
      * something else still gets a connection, without ALPN. */
     wolfSSL_UseALPN(t->ssl, alpn, sizeof(alpn) - 1, WOLFSSL_ALPN_CONTINUE_ON_MISMATCH);
-    c->layer = &user_layer;
-    c->layer_data = t;
     return 0;
 }
 

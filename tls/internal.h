@@ -35,10 +35,15 @@ typedef struct gw_tls_conn {
     uint8_t state;             /* gw_tls_state_t */
     uint8_t shutdown_sent;     /* close_notify queued */
     uint8_t logged;            /* the handshake's end was logged already */
+    uint8_t client;            /* we are the client (an upstream connection) */
     const char *protocol, *cipher; /* filled once the handshake is done */
 } gw_tls_conn_t;
 
 /* conn.c */
+/* TLS state for c with a new WOLFSSL from ctx, the user-space layer attached; NULL when out of memory. */
+gw_tls_conn_t *gw_tls_conn_new(gw_worker_t *w, gw_conn_t *c, WOLFSSL_CTX *ctx);
+/* Run the handshake (or read) as far as the input allows. */
+void gw_tls_conn_drive(gw_tls_conn_t *t);
 void gw_tls_ctx_set_io(WOLFSSL_CTX *ctx);
 int gw_tls_conn_sni(WOLFSSL *ssl, int *ret, void *arg);
 void gw_tls_handshake_log(const gw_tls_conn_t *t, const char *what);

@@ -49,4 +49,25 @@ typedef struct gw_tls_listen {
     void (*plain_http)(gw_worker_t *w, gw_conn_t *c);
 } gw_tls_listen_t;
 
+/*
+ * TLS to an upstream (proxy_pass https://), from the proxy_ssl_* settings of
+ * a location merged with its server's and the http block's. Unset: NULL/-1.
+ */
+typedef struct gw_tls_proxy_conf {
+    int verify;       /* proxy_ssl_verify (off) */
+    int verify_depth; /* proxy_ssl_verify_depth (1) */
+    char *trusted;    /* proxy_ssl_trusted_certificate */
+    const char *trusted_file;
+    uint32_t trusted_line;
+    int server_name;  /* proxy_ssl_server_name (off): send SNI */
+    char *name;       /* proxy_ssl_name: SNI and the name verified (default: proxy_pass's host) */
+    int protocols;    /* proxy_ssl_protocols */
+    char *ciphers;    /* proxy_ssl_ciphers */
+    char *cert, *key; /* proxy_ssl_certificate / _key: a client certificate */
+    const char *cert_file, *key_file;
+    uint32_t cert_line, key_line;
+    int session_reuse; /* proxy_ssl_session_reuse (on) */
+    void *ctx;         /* WOLFSSL_CTX *, built when a location proxies over https */
+} gw_tls_proxy_conf_t;
+
 #endif

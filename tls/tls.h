@@ -41,6 +41,22 @@ void gw_tls_listen_setup(gw_tls_listen_t *lst, gw_tls_conf_t *conf);
  */
 int gw_tls_attach(gw_worker_t *w, gw_conn_t *c, const gw_tls_listen_t *lst);
 
+/*
+ * Upstream TLS: build conf->ctx (trusted certificates, client certificate,
+ * protocols, ciphers). -1 with err naming the file on failure.
+ */
+int gw_tls_proxy_build(gw_tls_proxy_conf_t *conf, const gw_conf_node_t *where, gw_conf_err_t *err);
+void gw_tls_proxy_free(gw_tls_proxy_conf_t *conf);
+
+/*
+ * Start TLS on a freshly connected upstream connection c (its owner's ops
+ * set, its request possibly queued already: it waits for the handshake).
+ * `host` (len bytes) is proxy_pass's host, for SNI and verification when
+ * proxy_ssl_name is unset. A failed handshake reaches the owner as
+ * ops->on_eof(-EPROTO). 0, or -errno (c untouched).
+ */
+int gw_tls_connect(gw_worker_t *w, gw_conn_t *c, const gw_tls_proxy_conf_t *conf, const char *host, uint32_t len);
+
 /* Is c a TLS connection (any mode)? And its negotiated parameters (NULL before the handshake or without TLS). */
 int gw_tls_is_tls(const gw_conn_t *c);
 const char *gw_tls_protocol(const gw_conn_t *c);    /* "TLSv1.2", "TLSv1.3" */

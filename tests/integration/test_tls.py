@@ -485,3 +485,98 @@ def test_resumption_from_the_cache_without_tickets(gateway, backends, certs):
 def test_no_resumption_when_off(gateway, backends, certs):
     gw = start(gateway, backends, certs, http_extra="ssl_session_tickets off; ssl_session_cache off;")
     assert not _resumed(gw.port, ssl.TLSVersion.TLSv1_2)
+
+
+# ---- TLS to upstreams (proxy_pass https://) ----
+
+# The gateway is its own TLS upstream: {port} is plain HTTP and proxies over
+# TLS to {tls}, whose servers (a.test, b.test) proxy to the backend.
+UPSTREAM_TLS = """daemon off;
+http {
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 0;
+    upstream tls_pool { server 127.0.0.1:{tls}; keepalive 4; }
+    server {
+        listen 127.0.0.1:{port};
+        %s
+        location / { proxy_pass https://127.0.0.1:{tls}; }
+        location /pooled/ { proxy_http_version 1.1; proxy_set_header Connection ""; proxy_pass https://tls_pool/; }
+    }
+    server {
+        listen 127.0.0.1:{tls} ssl;
+        server_name a.test;
+        ssl_certificate {certs}/a.crt;
+        ssl_certificate_key {certs}/a.key;
+        location / { proxy_pass http://127.0.0.1:{b0}; }
+        location = /vars { return 200 "$scheme|$ssl_protocol|$ssl_server_name"; }
+    }
+    server {
+        listen 127.0.0.1:{tls} ssl;
+        server_name b.test;
+        ssl_certificate {certs}/b.crt;
+        ssl_certificate_key {certs}/b.key;
+        location = /vars { return 200 "b|$scheme|$ssl_protocol|$ssl_server_name"; }
+    }
+}
+"""
+
+
+def upstream_gw(gateway, backends, certs, directives=""):
+    return gateway(UPSTREAM_TLS % directives, backends(1), certs=certs, tls=_free_port())
+
+
+def plain_get(gw, target):
+    with Conn(gw.port) as c:
+        return c.request("GET", target, host="front.test")
+
+
+def test_upstream_tls_without_verification(gateway, backends, certs):
+    gw = upstream_gw(gateway, backends, certs)
+    r = plain_get(gw, "/")
+    assert (r.status, r.body) == (200, b"backend b0\n")
+    r = plain_get(gw, "/vars")
+    assert r.status == 200
+    scheme, proto, sni = r.body.decode().split("|")
+    assert (scheme, sni) == ("https", "")            # no SNI unless proxy_ssl_server_name on
+    assert proto in ("TLSv1.2", "TLSv1.3")
+
+
+def test_upstream_tls_verified(gateway, backends, certs):
+    gw = upstream_gw(gateway, backends, certs, "proxy_ssl_verify on; proxy_ssl_trusted_certificate {certs}/a.crt; "
+                                               "proxy_ssl_name a.test;")
+    assert plain_get(gw, "/").status == 200
+
+
+@pytest.mark.parametrize("directives", [
+    "proxy_ssl_verify on; proxy_ssl_trusted_certificate {certs}/b.crt; proxy_ssl_name a.test;",   # untrusted
+    "proxy_ssl_verify on; proxy_ssl_trusted_certificate {certs}/a.crt; proxy_ssl_name c.test;",   # wrong name
+])
+def test_upstream_bad_certificate_refused(gateway, backends, certs, directives):
+    gw = upstream_gw(gateway, backends, certs, directives)
+    assert plain_get(gw, "/").status == 502
+    # ... and nothing was left behind: the next request fails the same way, promptly.
+    assert plain_get(gw, "/").status == 502
+
+
+def test_upstream_sni(gateway, backends, certs):
+    gw = upstream_gw(gateway, backends, certs, "proxy_ssl_server_name on; proxy_ssl_name b.test; "
+                                               "proxy_ssl_verify on; proxy_ssl_trusted_certificate {certs}/b.crt;")
+    r = plain_get(gw, "/vars")
+    # b's certificate was served (it verified against b.crt alone) and the name
+    # reached the TLS server; the server block is still chosen by Host.
+    assert r.status == 200
+    assert r.body.decode().startswith("https|TLSv1.")
+    assert r.body.decode().endswith("|b.test")
+
+
+def test_upstream_tls_keepalive_and_bodies(gateway, backends, certs):
+    gw = upstream_gw(gateway, backends, certs)
+    up = bytes(range(256)) * 4096 * 3      # 3 MiB
+    with Conn(gw.port, timeout=30) as c:
+        for i in range(5):
+            r = c.request("POST", "/pooled/sha256", body=up, host="front.test")
+            assert r.status == 200
+            assert r.header("X-Body-Sha256") == hashlib.sha256(up).hexdigest()
+            r = c.request("GET", "/pooled/bytes?n=%d" % (2_000_000 + i), host="front.test")
+            assert r.status == 200 and len(r.body) == 2_000_000 + i
+            assert hashlib.sha256(r.body).hexdigest() == deterministic_sha256(2_000_000 + i)
