@@ -545,6 +545,37 @@ def test_error_page_to_a_named_location_with_return(named):
     assert (r.status, r.header("Content-Type"), r.body) == (404, "text/plain", b"from a named location\n")
 
 
+SEED_PATTERNS = HEAD + """
+http {
+    server {
+        listen 127.0.0.1:{port};
+        location / { proxy_pass http://127.0.0.1:{dead}; }
+        location ~ /\\. { deny all; return 404; }
+        location /nginx_status { stub_status on; allow 127.0.0.1; deny all; }
+        location /private_status { stub_status on; allow 10.0.0.1; deny all; }
+        error_page 502 503 504 /custom_502.html;
+        location = /custom_502.html { root {prefix}/error-pages; internal; }
+    }
+}
+"""
+
+
+def test_the_guides_patterns(gateway):
+    """As the reverse-proxy guides write them: a custom 502 page from its own
+    root, internal; hidden files answered 404 (return comes before deny);
+    a status page for localhost only."""
+    page = "<h1>We'll Be Right Back</h1>\n"
+    gw = gateway(SEED_PATTERNS, files={"error-pages/custom_502.html": page})
+    with Conn(gw.port) as c:
+        r = c.get("/app")
+        assert (r.status, r.header("Content-Type"), r.body) == (502, "text/html", page.encode())
+        assert_page(c.get("/.git/config"), 404)
+        assert_page(c.get("/custom_502.html"), 404)
+        r = c.get("/nginx_status")
+        assert r.status == 200 and r.body.startswith(b"Active connections:")
+        assert_page(c.get("/private_status"), 403)
+
+
 # ---- proxy_intercept_errors --------------------------------------------------
 
 INTERCEPT = HEAD + """
