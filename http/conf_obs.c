@@ -187,8 +187,9 @@ void gw_obs_log_upstream(const gw_http_req_t *req, const char *what, int err)
     }
     else if (req->rt)
         snprintf(upstream, sizeof(upstream), ", upstream: \"http://%s\"", req->rt->u->name);
-    gw_log_to(s, GW_LOG_ERR, "%.*s%s%s, client: %s, server: %s, request: \"%s %.*s HTTP/%d.%d\"%s, host: \"%.*s\"",
-              (int)(wh ? wh - what : (long)strlen(what)), what, reason, wh ? wh : "", client, srv,
-              llhttp_method_name((llhttp_method_t)req->rq.method), (int)req->in.line_len, req->in.buf ? req->in.buf : "",
-              req->rq.http_major, req->rq.http_minor, upstream, (int)host_len, host);
+    gw_log_to(s, GW_LOG_ERR,
+              "*%llu %.*s%s%s, client: %s, server: %s, request: \"%s %.*s HTTP/%d.%d\"%s, host: \"%.*s\"",
+              (unsigned long long)req->client->number, (int)(wh ? wh - what : (long)strlen(what)), what, reason,
+              wh ? wh : "", client, srv, llhttp_method_name((llhttp_method_t)req->rq.method), (int)req->in.line_len,
+              req->in.buf ? req->in.buf : "", req->rq.http_major, req->rq.http_minor, upstream, (int)host_len, host);
 }

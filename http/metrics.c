@@ -297,6 +297,23 @@ void gw_obs_attempt_failed(gw_http_req_t *req, unsigned status, int counts)
     }
 }
 
+void gw_obs_attempt_none(gw_http_req_t *req)
+{
+    gw_http_attempt_t *a;
+
+    gw_obs_attempt_end(req);
+    if (req->natt < GW_HTTP_MAX_ATTEMPTS)
+        req->natt++;
+    a = &req->att[req->natt - 1];
+    *a = (gw_http_attempt_t){.peer = NULL,
+                             .start_us = req->w->now_us,
+                             .connect_us = GW_ATT_NONE,
+                             .header_us = GW_ATT_NONE,
+                             .total_us = 0,
+                             .status = 502,
+                             .ended = 1};
+}
+
 void gw_obs_attempt_end(gw_http_req_t *req)
 {
     gw_http_attempt_t *a = last_attempt(req);

@@ -36,6 +36,8 @@ void gw_obs_attempt_header(gw_http_req_t *req);
 /* The attempt failed: `status` is what it maps to (502, 504); `counts` when it is a peer failure. */
 void gw_obs_attempt_failed(gw_http_req_t *req, unsigned status, int counts);
 void gw_obs_attempt_end(gw_http_req_t *req);
+/* No server could be picked (nginx's "no live upstreams"): an attempt naming the upstream, 502. */
+void gw_obs_attempt_none(gw_http_req_t *req);
 
 /*
  * The location answers itself (prometheus; or stub_status;): build the

@@ -254,6 +254,7 @@ int gw_proxy_start(gw_worker_t *w, gw_http_req_t *req)
         req->pick.key_len = (uint32_t)n;
     }
     if (pick(w, req) == NULL) {
+        gw_obs_attempt_none(req);
         gw_exchange_log_upstream(req, "no live upstreams while connecting to upstream", 0);
         return gw_exchange_respond(w, req, 502) < 0 ? GW_ERR : 0;
     }

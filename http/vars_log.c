@@ -98,7 +98,12 @@ static size_t upstream_list(const gw_http_req_t *req, int what, char *out, size_
         }
         switch (what) {
         case UP_ADDR:
-            n += put(at, room, a->peer ? a->peer->name : "-", a->peer ? strlen(a->peer->name) : 1);
+            if (a->peer)
+                n += put(at, room, a->peer->name, strlen(a->peer->name));
+            else if (req->rt) /* no live upstreams: nginx names the group */
+                n += put(at, room, req->rt->u->name, strlen(req->rt->u->name));
+            else
+                n += put(at, room, "-", 1);
             continue;
         case UP_STATUS:
             if (a->status) {

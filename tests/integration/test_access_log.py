@@ -245,3 +245,18 @@ def test_reopen_moves_the_error_logs_too(gateway, backends):
     assert len(wait_lines(logs / "down.log", 1)) == 1
     assert len(read_lines(logs / "down.log.1")) == 1
     assert any("reopening logs" in line for line in read_lines(logs / "main.log.1"))
+
+
+def test_no_live_upstreams_names_the_group(gateway, backends):
+    b = backends(1)
+    fmt = "log_format up '$status $upstream_addr $upstream_status';"
+    conf = config(http=fmt + "\n    upstream gone { server 127.0.0.1:{dead} max_fails=1; "
+                             "server 127.0.0.1:{dead} max_fails=1; }",
+                  server="access_log logs/up.log up;").replace("proxy_pass http://127.0.0.1:{b0};",
+                                                               "proxy_pass http://gone;")
+    gw = gateway(conf, b)
+    assert gw.get("/").status == 502      # both tried, both refused
+    assert gw.get("/").status == 502      # none left
+    lines = wait_lines(gw.prefix / "logs" / "up.log", 2)
+    assert re.fullmatch(r"502 127\.0\.0\.1:(\d+), 127\.0\.0\.1:\1 502, 502", lines[0]), lines[0]
+    assert lines[1] == "502 gone 502"
