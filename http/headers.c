@@ -65,6 +65,19 @@ int gw_headers_ignored(const gw_http_req_t *req, const gw_hdr_t *h)
     return (h->flags & GW_HF_INVALID) || ((h->flags & GW_HF_UNDERSCORE) && !hc->underscores);
 }
 
+/*
+ * A value from variables may hold what the client sent decoded ($uri turns
+ * %0D%0A into CR LF): written as is it would end the header and start
+ * another (request or response splitting), which nginx lets through. We
+ * turn CR, LF and NUL into spaces.
+ */
+static void defuse(char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
+            v[i] = ' ';
+}
+
 /* ---- a growing output buffer ---- */
 
 typedef struct sbuf {
@@ -122,6 +135,7 @@ static long put_evaluated(sbuf_t *b, const gw_hentry_t *e, const gw_http_req_t *
         b->len = start;
         return 0;
     }
+    defuse(b->p + b->len, n);
     b->len += n;
     PUT_LIT(b, "\r\n");
     return (long)(b->len - n - 2);
@@ -345,6 +359,8 @@ size_t gw_headers_response_added(const gw_http_req_t *req, unsigned status, char
         v = cput(out, cap, at, e->name, e->name_len);
         v = cput(out, cap, v, ": ", 2);
         n = gw_cv_eval(e->cv, req, out + (v < cap ? v : cap), v < cap ? cap - v : 0);
+        if (v + n <= cap)
+            defuse(out + v, n);
         if (n)
             at = cput(out, cap, v + n, "\r\n", 2);
     }

@@ -509,3 +509,27 @@ http {
     assert level("/outer/headers") == (["outer"], ["outer"])
     assert level("/outer/inner/headers") == (["outer"], ["outer"])
     assert level("/outer/own/headers") == (["own"], ["outer"])
+
+
+@pytest.mark.gateway_only("nginx writes a decoded $uri into a header as is, CR LF included")
+def test_a_decoded_value_cannot_split_a_header(backends, gateway):
+    b0, = backends(1)
+    gw = gateway(HEAD + """
+http {
+    server {
+        listen 127.0.0.1:{port};
+        add_header X-Uri-Back $uri always;
+        location /x/ {
+            proxy_pass http://127.0.0.1:{b0}/headers?;
+            proxy_set_header X-Uri $uri;
+        }
+    }
+}""", [b0])
+
+    with gw.conn() as c:
+        r = c.request("GET", "/x/a%0D%0AX-Injected:%20yes")
+    got = json.loads(r.body)["headers"]
+
+    assert [n for n, _ in got if n.lower() == "x-injected"] == []
+    assert [v for n, v in got if n == "X-Uri"] == ["/x/a  X-Injected: yes"]
+    assert r.header("X-Injected") is None and r.header("X-Uri-Back") == "/x/a  X-Injected: yes"

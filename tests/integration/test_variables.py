@@ -203,3 +203,26 @@ def test_unknown_variable_is_a_config_error(backends, cli, tmp_path):
     assert r.returncode != 0
     # nginx names no file:line here (it resolves variables after reading the file); we do
     assert 'unknown "no_such_variable" variable' in r.output
+
+
+def test_server_addr_on_a_wildcard_listen(backends, gateway):
+    b0, = backends(1)
+    gw = gateway("""
+daemon off;
+pid gateway.pid;
+worker_processes 1;
+events { worker_connections 1024; }
+http {
+    server {
+        listen {port};
+        location / {
+            proxy_pass http://127.0.0.1:{b0};
+            proxy_set_header X-V-Server-Addr $server_addr;
+            proxy_set_header X-V-Server-Port $server_port;
+        }
+    }
+}""", [b0])
+    with gw.conn() as c:
+        v, _ = seen(c)
+    assert v["server_addr"] == "127.0.0.1"
+    assert v["server_port"] == str(gw.port)
