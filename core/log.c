@@ -189,19 +189,33 @@ int gw_log_file_open(const char *path)
     return fd;
 }
 
+/* Sinks, shared by (file, level) so reloads do not pile up new ones. Main thread only. */
+static gw_log_sink_t **sinks;
+static uint32_t nsinks;
+
 int gw_log_sink_open(const char *path, int level, gw_log_sink_t **out)
 {
-    gw_log_sink_t *s;
+    gw_log_sink_t *s, **grown;
     int fd = gw_log_file_open(path);
 
     if (fd < 0)
         return fd;
+    for (uint32_t i = 0; i < nsinks; i++)
+        if (sinks[i]->fd == fd && sinks[i]->level == level) {
+            *out = sinks[i];
+            return 0;
+        }
+    grown = realloc(sinks, (nsinks + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return -ENOMEM;
+    sinks = grown;
     s = malloc(sizeof(*s));
     if (s == NULL)
         return -ENOMEM;
     s->fd = fd;
     s->level = level;
-    *out = s; /* kept for the process' life, as the file is: reloads are few */
+    sinks[nsinks++] = s;
+    *out = s; /* kept for the process' life, as the file is */
     return 0;
 }
 

@@ -82,6 +82,10 @@ void gw_logbuf_append(gw_worker_t *w, int fd, const char *data, size_t n, uint32
         gw_stat_add(&w->st.log_dropped, n);
         return;
     }
+    /* Two access_log directives naming one file share its buffer; the last
+     * settings seen win (after a reload: the new configuration's). */
+    lb->size = size;
+    lb->flush_ms = flush_ms;
     if ((uint64_t)lb->len + n > GW_LOGBUF_MAX) {
         gw_stat_add(&w->st.log_dropped, n);
         return;

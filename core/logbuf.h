@@ -35,8 +35,8 @@ typedef struct gw_logbuf {
 } gw_logbuf_t;
 
 /*
- * Append n bytes for fd. size and flush_ms come from the first append to a
- * file (access_log's buffer= and flush=). Never blocks; drops the bytes (and
+ * Append n bytes for fd, gathered up to `size` bytes (access_log's buffer=;
+ * 0: written this loop iteration) or for flush_ms (flush=; 0: until full). Never blocks; drops the bytes (and
  * counts them in w->st.log_dropped) only when GW_LOGBUF_MAX are already
  * waiting or memory runs out.
  */

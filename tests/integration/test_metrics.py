@@ -5,6 +5,7 @@ requests the test sent, and per-upstream counters match what each backend
 counted."""
 
 import json
+import signal
 import re
 import shutil
 import subprocess
@@ -222,3 +223,24 @@ def test_real_prometheus_sees_exactly_the_requests_sent(gateway, backends, tmp_p
         except subprocess.TimeoutExpired:
             prom.kill()
         log.close()
+
+
+@pytest.mark.gateway_only("prometheus is the gateway's directive")
+def test_reload_keeps_process_counters_and_restarts_per_server_ones(gateway, backends):
+    """Connections, requests and bytes live as long as the process; counters per
+    server block and upstream server belong to a configuration (its blocks and
+    servers), so a reload starts them at zero: Prometheus' rate() sees a reset."""
+    b = backends(2)
+    gw = gateway(CONFIG, b, mport=(mport := free_port()), workers=1)
+    send(gw, 3)
+    gw.proc.send_signal(signal.SIGHUP)
+
+    def switched():
+        s = parse_samples(http_get(mport, "/metrics")[2])
+        return sample(s, "gateway_http_requests_total", server="app.example", code="2xx") == 0
+    wait_for("the reload", lambda: switched() or None, 10)
+    send(gw, 2)
+    s = parse_samples(http_get(mport, "/metrics")[2])
+    assert sample(s, "gateway_http_requests_total", server="app.example", code="2xx") == 2
+    assert sample(s, "gateway_http_responses_total", code="2xx") >= 5
+    assert sample(s, "gateway_http_requests_started_total") >= 6
