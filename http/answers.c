@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -182,11 +183,12 @@ int gw_answers_redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, con
     return redirect(w, req, status, url, len);
 }
 
-/* An answer with a body of ours (return's text, a file). */
-static int answer_body(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *ctype, const char *body,
-                       size_t blen)
+/* An answer with a body of ours (return's text, a file) and extra header lines (may be NULL). */
+static int answer_with(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *ctype, const char *body,
+                       size_t blen, const char *extra, size_t extra_len)
 {
-    gw_answer_t a = {.status = status, .ctype = ctype, .body = body, .body_len = blen};
+    gw_answer_t a = {.status = status, .ctype = ctype, .body = body, .body_len = blen, .extra = extra,
+                     .extra_len = extra_len};
     uint32_t len = 0;
     char *resp = build(w, req, &a, 0, &len);
 
@@ -236,7 +238,7 @@ static int do_return(gw_worker_t *w, gw_http_req_t *req, const gw_http_ans_t *a,
     if (is_redirect(code))
         r = redirect(w, req, forced ? forced : code, text, len);
     else
-        r = answer_body(w, req, forced ? forced : code, "text/plain", text, len);
+        r = answer_with(w, req, forced ? forced : code, "text/plain", text, len, NULL, 0);
     free(text);
     return r;
 }
@@ -299,29 +301,53 @@ static const char *content_type(const char *path)
 }
 
 /* Read a whole small file: 0, or the status nginx's static module would give (404, 403, 500). */
-static unsigned read_file(const char *path, char **body, size_t *len)
+static unsigned read_file(const char *path, char **body, size_t *len, struct stat *st)
 {
-    struct stat st;
     ssize_t n;
     size_t got = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
     if (fd < 0)
         return errno == EACCES ? 403 : errno == ENOENT || errno == ENOTDIR ? 404 : 500;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_PAGE_FILE) {
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_size > MAX_PAGE_FILE) {
         close(fd);
         return 404;
     }
-    *body = malloc((size_t)st.st_size + 1);
+    *body = malloc((size_t)st->st_size + 1);
     if (*body == NULL) {
         close(fd);
         return 500;
     }
-    while (got < (size_t)st.st_size && (n = read(fd, *body + got, (size_t)st.st_size - got)) > 0)
+    while (got < (size_t)st->st_size && (n = read(fd, *body + got, (size_t)st->st_size - got)) > 0)
         got += (size_t)n;
     close(fd);
     *len = got;
     return 0;
+}
+
+/*
+ * A file's validators as nginx's static module sends them: ETag always
+ * ("mtime-size" in hex); Last-Modified and Accept-Ranges only when the
+ * answer is a 200 (its header filter drops them for an error status).
+ */
+static size_t file_lines(const struct stat *st, unsigned status, char *out, size_t cap)
+{
+    static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    int n = 0;
+
+    if (status == 200) {
+        gmtime_r(&st->st_mtime, &tm);
+        n = snprintf(out, cap, "Last-Modified: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday],
+                     tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    }
+    n += snprintf(out + n, cap - (size_t)n, "ETag: \"%llx-%llx\"\r\n", (unsigned long long)st->st_mtime,
+                  (unsigned long long)st->st_size);
+    if (status == 200)
+        n += snprintf(out + n, cap - (size_t)n, "Accept-Ranges: bytes\r\n");
+    return (size_t)n;
 }
 
 /*
@@ -338,8 +364,10 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *target, siz
     size_t plen = q ? (size_t)(q - target) : tlen;
     char *uri = malloc(tlen + 1), *path, *body = NULL;
     const gw_http_loc_t *tl;
-    size_t blen = 0;
-    unsigned st;
+    size_t blen = 0, extra_len;
+    char extra[160];
+    unsigned st, status;
+    struct stat sb;
     int r;
 
     if (uri == NULL)
@@ -376,13 +404,15 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *target, siz
         return gw_answers_plain(w, req, 400);
     if (asprintf(&path, "%s%.*s", tl ? tl->ans.root : req->srv->ans.root, (int)plen, uri) < 0)
         return gw_answers_plain(w, req, 500);
-    st = read_file(path, &body, &blen);
+    st = read_file(path, &body, &blen, &sb);
     if (st) {
         gw_log(GW_LOG_ERR, "open() \"%s\" failed (error_page)", path);
         free(path);
         return gw_answers_plain(w, req, st);
     }
-    r = answer_body(w, req, forced ? forced : 200, content_type(path), body, blen);
+    status = forced ? forced : 200;
+    extra_len = file_lines(&sb, status, extra, sizeof(extra));
+    r = answer_with(w, req, status, content_type(path), body, blen, extra, extra_len);
     free(body);
     free(path);
     return r;

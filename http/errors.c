@@ -78,7 +78,7 @@ char *gw_http_answer(const gw_answer_t *a, uint32_t *len)
     size_t need = sizeof("HTTP/1.1 000 \r\n") + strlen(reason) + a->top_len + sizeof("Server: gateway\r\n") +
                   sizeof("Content-Type: \r\n") + (a->ctype ? strlen(a->ctype) : 0) +
                   sizeof("Content-Length: 18446744073709551615\r\n") + sizeof("Location: \r\n") + a->location_len +
-                  sizeof("Connection: keep-alive\r\n") + a->added_len + 2 + (a->head_only ? 0 : a->body_len);
+                  sizeof("Connection: keep-alive\r\n") + a->extra_len + a->added_len + 2 + (a->head_only ? 0 : a->body_len);
     char *out = malloc(need), *p;
 
     if (out == NULL)
@@ -94,6 +94,10 @@ char *gw_http_answer(const gw_answer_t *a, uint32_t *len)
         p += sprintf(p, "Content-Type: %s\r\n", a->ctype);
     if (!bodiless)
         p += sprintf(p, "Content-Length: %zu\r\n", a->body_len);
+    if (a->extra_len) {
+        memcpy(p, a->extra, a->extra_len);
+        p += a->extra_len;
+    }
     if (a->location) {
         p += sprintf(p, "Location: ");
         memcpy(p, a->location, a->location_len);

@@ -21,6 +21,8 @@ typedef struct gw_answer {
     int head_only;         /* HEAD: the head a GET would get, no body */
     const char *top;       /* the lines opening the head (Server, Date); NULL: "Server: gateway" */
     size_t top_len;
+    const char *extra;     /* lines after Content-Length (a file's Last-Modified, ETag), may be NULL */
+    size_t extra_len;
     const char *added;     /* the lines closing it (add_header), may be NULL */
     size_t added_len;
     const char *sig;       /* the server's name at the foot of a page; NULL: "gateway" */

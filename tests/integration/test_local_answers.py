@@ -5,8 +5,10 @@ proxy_intercept_errors, large_client_header_buffers, keepalive_requests and
 proxy_send_timeout. Bodies are compared exactly: nginx's pages differ from
 ours only in the server's name at their foot."""
 
+import email.utils
 import http.client
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -404,6 +406,18 @@ def test_error_page_with_equals_code(pages):
     r = request(gw, "/to200")
     assert (r.status, r.reason, r.header("Content-Type"), r.body) == (200, "OK", "text/html",
                                                                        b"<h1>custom 404</h1>\n")
+
+
+def test_error_page_files_carry_nginx_validators(pages):
+    """ETag ("mtime-size" in hex) always; Last-Modified and Accept-Ranges on a 200 only."""
+    gw, _ = pages
+    st = os.stat(gw.prefix / "html" / "404.html")
+    etag = '"%x-%x"' % (int(st.st_mtime), st.st_size)
+    r = request(gw, "/to200")
+    assert (r.header("ETag"), r.header("Accept-Ranges")) == (etag, "bytes")
+    assert r.header("Last-Modified") == email.utils.formatdate(int(st.st_mtime), usegmt=True)
+    r = request(gw, "/kept")
+    assert (r.status, r.header("ETag"), r.header("Accept-Ranges"), r.header("Last-Modified")) == (404, etag, None, None)
 
 
 def test_error_page_with_bare_equals_takes_the_targets_status(pages):
