@@ -71,6 +71,7 @@ enum {
     GW_CONN_STARVED = 1u << 11,       /* recv ended with ENOBUFS; re-armed when buffers return */
     GW_CONN_USED = 1u << 12,          /* slot allocated */
     GW_CONN_ACCEPTED = 1u << 13,      /* a client connection: counted in the worker's stats */
+    GW_CONN_SHUT_WR = 1u << 14,       /* gw_conn_shutdown submitted (the close cancels it if still queued) */
 };
 
 /* A peer's address, compact (a sockaddr_storage is 128 bytes; this is 20). */

@@ -382,7 +382,7 @@ void gw_conn_close(gw_worker_t *w, gw_conn_t *c)
     /* A shutdown may wait in io-wq, where the kernel looks the fd up only when
      * it runs: after our close, that number may already be a new upstream
      * socket, whose write side it would shut (EPIPE on its first send). */
-    if (c->flags & GW_CONN_LINGER)
+    if (c->flags & (GW_CONN_LINGER | GW_CONN_SHUT_WR))
         cancel_linked(w, c, GW_OP_SHUTDOWN);
     if (c->fd < 0)
         return; /* the socket is still being made: handle_socket closes it */
@@ -396,12 +396,13 @@ void gw_conn_shutdown(gw_worker_t *w, gw_conn_t *c)
 {
     struct io_uring_sqe *sqe;
 
-    if (c->flags & GW_CONN_CLOSING)
+    if (c->flags & (GW_CONN_CLOSING | GW_CONN_SHUT_WR))
         return;
     sqe = gw_ring_sqe(w);
     io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
     io_uring_sqe_set_data64(sqe, ud(c, GW_OP_SHUTDOWN));
     c->inflight++;
+    c->flags |= GW_CONN_SHUT_WR;
 }
 
 static void start_linger(gw_worker_t *w, gw_conn_t *c)

@@ -270,6 +270,7 @@ void gw_tunnel_start(gw_worker_t *w, gw_http_req_t *req, const char *rest, uint3
      * upstream, what the client sent right behind its request (req->inq
      * holds it unparsed: the request was complete, its response pending). */
     gw_conn_send_heap(w, c, head, head, len);
+    req->head_sent = 1; /* the exchange ends answered with its 101 (what is logged of it) */
     if (n)
         gw_conn_send_buf(w, c, rest, n, bid);
     gw_conn_send_queue(w, up, &req->inq);

@@ -573,3 +573,30 @@ def test_101_head_sent_to_the_client(ws_gateway):
     assert r.connection_tokens() == {"upgrade"}
     assert r.header_values("Upgrade") == ["websocket"]
     assert r.header("Content-Length") is None and r.header("Transfer-Encoding") is None
+
+
+def test_a_slow_reader_gets_every_byte(ws_gateway):
+    gw, b = ws_gateway()
+    size = 16 * MiB + 5
+
+    with rawhttp.Conn(gw.port, timeout=20) as c:
+        c.send(upgrade_request("/big?size=%d" % size))
+        assert c.read_response().status == 101
+        time.sleep(1.0)                                  # the proxy holds back; nothing may be lost
+        opcode, payload = read_frame(c)
+    assert opcode == 0x2 and len(payload) == size
+    assert hashlib.sha256(payload).digest() == hashlib.sha256(pattern(size)).digest()
+
+
+def test_a_client_that_stops_reading_is_dropped_after_send_timeout(gateway, ws_backend):
+    b = ws_backend()
+    conf = WS_CONF.replace("proxy_read_timeout {read_timeout};", "proxy_read_timeout 60s; send_timeout 1s;")
+    gw = gateway(conf, [b])
+
+    with rawhttp.Conn(gw.port, timeout=20) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        c.send(upgrade_request("/big?size=%d" % (64 * MiB)))
+        # Never read: the proxy's queue towards us fills, the backend is held back,
+        # and after send_timeout without progress the tunnel is closed.
+        s = b.wait_stats(lambda s: s["accepted"] == 1 and s["open"] == 0, timeout=30)
+    assert s["accepted"] == 1 and s["open"] == 0
