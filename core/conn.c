@@ -430,6 +430,13 @@ void gw_conn_finish(gw_worker_t *w, gw_conn_t *c, int linger)
         c->flags |= GW_CONN_CLOSE_ON_DRAIN | (linger ? GW_CONN_LINGER_ON_DRAIN : 0);
         return;
     }
+    if (c->layer && c->layer->encode) {
+        /* Nothing queued, but the layer may have a last word (TLS: close_notify):
+         * one more flush lets it speak; flush_conn closes when it had none. */
+        c->flags |= GW_CONN_CLOSE_ON_DRAIN | (linger ? GW_CONN_LINGER_ON_DRAIN : 0);
+        mark_dirty(w, c);
+        return;
+    }
     if (linger)
         start_linger(w, c);
     else
@@ -613,6 +620,8 @@ static void flush_conn(gw_worker_t *w, gw_conn_t *c)
     q = sendq(c);
     if (q->head)
         flush_one(w, c, q);
+    else if ((c->flags & GW_CONN_CLOSE_ON_DRAIN) && !has_output(c))
+        drained(w, c); /* finishing, and the layer had nothing more to say */
 }
 
 void gw_conn_flush_all(gw_worker_t *w)

@@ -62,9 +62,10 @@ static int side_of(const gw_tunnel_t *t, const gw_conn_t *c)
     return c == t->c[SIDE_UP];
 }
 
+/* Everything queued went out: plaintext (out) and, under TLS, its records (wire). */
 static int drained(const gw_conn_t *c)
 {
-    return c->out.bytes == 0 && !(c->flags & GW_CONN_SENDING);
+    return c->out.bytes == 0 && c->wire.bytes == 0 && !(c->flags & GW_CONN_SENDING);
 }
 
 static void log_end(const gw_tunnel_t *t, const char *what, int err)
@@ -75,15 +76,27 @@ static void log_end(const gw_tunnel_t *t, const char *what, int err)
            strerror(err), t->peer ? t->peer->name : "-");
 }
 
-/* Close both connections and free the tunnel. */
-static void end(gw_worker_t *w, gw_tunnel_t *t)
+/*
+ * Close both connections and free the tunnel. `orderly`: the tunnel ran its
+ * course, so a TLS client gets its close_notify (gw_conn_finish); otherwise
+ * (an error, a timeout) both are closed at once.
+ */
+static void end(gw_worker_t *w, gw_tunnel_t *t, int orderly)
 {
     if (t->peer_active)
         gw_balancer_done(t->rt, t->peer, GW_PEER_OK, w->now);
     w->stats.tunnels--;
     for (int i = 0; i < 2; i++) {
-        t->c[i]->data = NULL;
-        gw_conn_close(w, t->c[i]);
+        gw_conn_t *c = t->c[i];
+
+        c->data = NULL;
+        gw_conn_timer_off(w, c);
+        if (orderly) {
+            gw_conn_recv_stop(w, c);
+            gw_conn_finish(w, c, 0);
+        } else {
+            gw_conn_close(w, c);
+        }
     }
     free(t);
 }
@@ -96,7 +109,14 @@ static void end(gw_worker_t *w, gw_tunnel_t *t)
 static int advance(gw_worker_t *w, gw_tunnel_t *t)
 {
     if (t->dir[0] >= DIR_DRAINING && t->dir[1] >= DIR_DRAINING && drained(t->c[0]) && drained(t->c[1])) {
-        end(w, t);
+        end(w, t, 1);
+        return GW_ERR;
+    }
+    /* TLS has no half-close to offer a client (a raw shutdown would cut the
+     * session short of its close_notify): the upstream's end ends it all, as
+     * nginx does for every tunnel. */
+    if (t->dir[SIDE_UP] == DIR_DRAINING && t->c[SIDE_CLIENT]->layer && drained(t->c[SIDE_CLIENT])) {
+        end(w, t, 1);
         return GW_ERR;
     }
     for (int i = 0; i < 2; i++) {
@@ -137,9 +157,8 @@ static void tunnel_on_data(gw_worker_t *w, gw_conn_t *c, char *data, uint32_t le
     gw_tunnel_t *t = c->data;
     int i;
 
-    if (t == NULL) {
+    if (t == NULL) { /* the tunnel ended; the connection is finishing (a TLS close_notify) */
         gw_buf_unref(&w->bufs, bid);
-        gw_conn_close(w, c);
         return;
     }
     i = side_of(t, c);
@@ -178,7 +197,7 @@ static void tunnel_on_eof(gw_worker_t *w, gw_conn_t *c, int err)
     }
     if (err < 0) {
         /* A reset (or another read error) either way closes both at once. */
-        end(w, t);
+        end(w, t, 0);
         return;
     }
     i = side_of(t, c);
@@ -197,7 +216,7 @@ static void tunnel_on_send_error(gw_worker_t *w, gw_conn_t *c, int err)
     if (t == NULL)
         gw_conn_close(w, c);
     else
-        end(w, t);
+        end(w, t, 0);
 }
 
 static void tunnel_on_timeout(gw_worker_t *w, gw_conn_t *c)
@@ -212,7 +231,7 @@ static void tunnel_on_timeout(gw_worker_t *w, gw_conn_t *c)
     if (c == t->c[SIDE_CLIENT]) {
         /* The stall timer: a side did not take its queue for its send timeout. */
         log_end(t, t->dir[SIDE_UP] == DIR_PAUSED ? "client timed out" : "upstream timed out", ETIMEDOUT);
-        end(w, t);
+        end(w, t, 0);
         return;
     }
     /* The idle timer is not pushed back on every byte: it fires, and looks. */
@@ -222,7 +241,7 @@ static void tunnel_on_timeout(gw_worker_t *w, gw_conn_t *c)
         return;
     }
     log_end(t, "upstream timed out", ETIMEDOUT);
-    end(w, t);
+    end(w, t, 0);
 }
 
 /* A graceful stop or a reload leaves tunnels open until they end by themselves, as nginx's old workers do. */

@@ -600,3 +600,93 @@ def test_a_client_that_stops_reading_is_dropped_after_send_timeout(gateway, ws_b
         # and after send_timeout without progress the tunnel is closed.
         s = b.wait_stats(lambda s: s["accepted"] == 1 and s["open"] == 0, timeout=30)
     assert s["accepted"] == 1 and s["open"] == 0
+
+
+WSS_CONF = """
+daemon off;
+events { worker_connections 1024; }
+http {
+    ssl_protocols TLSv1.2 TLSv1.3;
+    server {
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {prefix}/ws.crt;
+        ssl_certificate_key {prefix}/ws.key;
+        location / {
+            proxy_pass http://127.0.0.1:{b0};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+        }
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def ws_cert(tmp_path_factory):
+    d = tmp_path_factory.mktemp("wscert")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(d / "ws.key"), "-out", str(d / "ws.crt"), "-subj", "/CN=ws.test"],
+                   check=True, capture_output=True)
+    return {"ws.crt": (d / "ws.crt").read_text(), "ws.key": (d / "ws.key").read_text()}
+
+
+def test_wss_echo_and_close_from_either_side(gateway, ws_backend, ws_cert):
+    import ssl
+    b = ws_backend()
+    gw = gateway(WSS_CONF, [b], files=ws_cert)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def wss(path):
+        return websockets.connect("wss://127.0.0.1:%d%s" % (gw.port, path), ssl=ctx, compression=None,
+                                  max_size=None, ping_interval=None, open_timeout=10)
+
+    async def go():
+        async with wss("/echo") as ws:
+            big = pattern(3 * MiB)
+            await ws.send(big)
+            assert await ws.recv() == big
+            await ws.close(4003, "tls done")
+        async with wss("/close?after=1&code=4004") as ws:
+            await ws.send("x")
+            assert await ws.recv() == "x"
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 4004
+    run(go())
+    s = b.wait_stats(lambda s: s["open"] == 0 and len(s["closes"]) == 2)
+    assert [4003, "tls done"] in s["closes"] and s["open"] == 0
+
+
+def test_wss_upstream_end_ends_the_tls_session_with_close_notify(gateway, ws_cert):
+    import ssl
+
+    def script(sock, head):
+        sock.sendall(switching(head) + frame(b"last words", mask=False))
+        time.sleep(0.3)                                # the frame is out (drained) before the EOF
+        sock.shutdown(socket.SHUT_WR)
+        time.sleep(0.5)
+        sock.close()
+
+    raw = RawUpgradeBackend(script)
+    try:
+        gw = gateway(WSS_CONF, [raw], files=ws_cert)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF     # Python's default would hide a missing close_notify
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as plain:
+            with ctx.wrap_socket(plain) as s:
+                s.sendall(upgrade_request("/raw"))
+                data = b""
+                while True:
+                    piece = s.recv(65536)                # SSLEOFError if the session was cut short
+                    if not piece:
+                        break
+                    data += piece
+        assert data.startswith(b"HTTP/1.1 101 ")
+        assert data.endswith(frame(b"last words", mask=False))
+    finally:
+        raw.close()
