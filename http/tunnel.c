@@ -112,15 +112,15 @@ static int advance(gw_worker_t *w, gw_tunnel_t *t)
         end(w, t, 1);
         return GW_ERR;
     }
-    /* TLS has no half-close to offer a client (a raw shutdown would cut the
-     * session short of its close_notify): the upstream's end ends it all, as
-     * nginx does for every tunnel. */
-    if (t->dir[SIDE_UP] == DIR_DRAINING && t->c[SIDE_CLIENT]->layer && drained(t->c[SIDE_CLIENT])) {
-        end(w, t, 1);
-        return GW_ERR;
-    }
     for (int i = 0; i < 2; i++) {
         if (t->dir[i] == DIR_DRAINING && drained(t->c[!i])) {
+            if (t->c[!i]->layer) {
+                /* TLS has no half-close to offer (a raw shutdown would cut the
+                 * session short of its close_notify): one side's end ends it
+                 * all, as nginx does for every tunnel. */
+                end(w, t, 1);
+                return GW_ERR;
+            }
             t->dir[i] = DIR_SHUT;
             gw_conn_shutdown(w, t->c[!i]);
         }

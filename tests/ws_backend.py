@@ -2,6 +2,7 @@
 """A WebSocket backend for the gateway's tests (python3-websockets, Debian's).
 
     python3 tests/ws_backend.py --port 0      # prints "READY PORT" once listening
+    python3 tests/ws_backend.py --port 0 --cert C --key K   # the same over TLS (wss)
 
 What it does is chosen by the path of the upgrade request:
 
@@ -32,6 +33,7 @@ import argparse
 import asyncio
 import http
 import json
+import ssl
 import sys
 import urllib.parse
 
@@ -112,10 +114,14 @@ async def handler(ws, path=None):
         STATS.closes.append([ws.close_code, ws.close_reason])
 
 
-async def main(port):
+async def main(port, cert=None, key=None):
+    tls = None
+    if cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
     async with websockets.serve(handler, "127.0.0.1", port, process_request=process_request,
                                 ping_interval=None, max_size=None, max_queue=None,
-                                compression=None) as server:
+                                compression=None, ssl=tls) as server:
         bound = server.sockets[0].getsockname()[1]
         print("READY %d" % bound, flush=True)
         await asyncio.Future()
@@ -124,8 +130,10 @@ async def main(port):
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--cert", help="serve TLS with this certificate (PEM)")
+    ap.add_argument("--key", help="... and this key")
     args = ap.parse_args()
     try:
-        asyncio.run(main(args.port))
+        asyncio.run(main(args.port, args.cert, args.key))
     except KeyboardInterrupt:
         sys.exit(0)

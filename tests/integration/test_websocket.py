@@ -66,8 +66,10 @@ MiB = 1024 * 1024
 class WsBackend:
     """tests/ws_backend.py in a subprocess on a free port."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, str(WS_BACKEND), "--port", "0"], stdout=subprocess.PIPE,
+    def __init__(self, args=()):
+        self.tls = "--cert" in args
+        self.proc = subprocess.Popen([sys.executable, str(WS_BACKEND), "--port", "0"] + list(args),
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("READY "):
@@ -76,6 +78,13 @@ class WsBackend:
         self.port = int(line.split()[1])
 
     def stats(self):
+        if self.tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with urllib.request.urlopen("https://127.0.0.1:%d/stats" % self.port, timeout=5, context=ctx) as r:
+                return json.loads(r.read())
         with urllib.request.urlopen("http://127.0.0.1:%d/stats" % self.port, timeout=5) as r:
             return json.loads(r.read())
 
@@ -97,8 +106,8 @@ class WsBackend:
 def ws_backend():
     started = []
 
-    def start():
-        b = WsBackend()
+    def start(args=()):
+        b = WsBackend(args)
         started.append(b)
         return b
 
@@ -690,3 +699,27 @@ def test_wss_upstream_end_ends_the_tls_session_with_close_notify(gateway, ws_cer
         assert data.endswith(frame(b"last words", mask=False))
     finally:
         raw.close()
+
+
+def test_tunnel_to_a_tls_upstream(gateway, ws_backend, ws_cert, tmp_path):
+    (tmp_path / "up.crt").write_text(ws_cert["ws.crt"])
+    (tmp_path / "up.key").write_text(ws_cert["ws.key"])
+    b = ws_backend(["--cert", str(tmp_path / "up.crt"), "--key", str(tmp_path / "up.key")])
+    conf = WS_CONF.replace("proxy_pass http://ws;", "proxy_pass https://ws;")
+    gw = gateway(conf, [b], read_timeout="60s")
+
+    async def go():
+        async with connect(gw, "/echo") as ws:
+            big = pattern(2 * MiB + 1)
+            await ws.send(big)
+            assert await ws.recv() == big
+            await ws.close(4005, "over tls")
+        async with connect(gw, "/close?after=1&code=4006") as ws:
+            await ws.send("y")
+            assert await ws.recv() == "y"
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd.code == 4006
+    run(go())
+    s = b.wait_stats(lambda s: s["open"] == 0 and len(s["closes"]) == 2)
+    assert [4005, "over tls"] in s["closes"] and s["open"] == 0
