@@ -52,6 +52,12 @@ BACKEND_PORT=8080
 ktls_echo $ECHO_PORT /ktls/cert.pem /ktls/key.pem < /dev/null > /tmp/echo.log 2>&1 &
 httpd -p 127.0.0.1:$BACKEND_PORT -h /ktls/www
 
+# A crash or sanitizer report in a gateway log (the patterns of
+# tests/integration/conftest.py): the gateway may be an ASan+UBSan build.
+CRASH='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|SIGSEGV|SIGABRT|SIGBUS|Segmentation fault|exited on signal'
+crashes() { cat /tmp/gw-*.log 2>/dev/null | grep -cE "$CRASH"; }
+crash_line() { cat /tmp/gw-*.log 2>/dev/null | grep -E "$CRASH" | tail -n 1; }
+
 gateway_started=0
 start_gateway() { # MODE: the config /ktls/gateway-MODE.conf
     [ "$gateway_started" = "$1" ] && return 0
@@ -80,7 +86,7 @@ echo_count=0
 while read -r name kind version cipher a1 a2 a3 a4; do
     [ -z "$name" ] && continue
     case "$name" in \#*) continue ;; esac
-    tx0=$(stat TlsTxSw); rx0=$(stat TlsRxSw); de0=$(stat TlsDecryptError)
+    tx0=$(stat TlsTxSw); rx0=$(stat TlsRxSw); de0=$(stat TlsDecryptError); crash0=$(crashes)
     ok=1; why=""
     if [ "$kind" = echo ]; then
         echo_count=$((echo_count + 1))
@@ -133,6 +139,7 @@ while read -r name kind version cipher a1 a2 a3 a4; do
             fi
         fi
         kill -0 "$(cat /tmp/gw.pid)" 2>/dev/null || { ok=0; why="$why; the gateway died"; gateway_started=0; rm -f /tmp/gw.pid; }
+        [ "$(crashes)" -gt "$crash0" ] && { ok=0; why="$why; in the gateway log: $(crash_line)"; }
         detail="$(head -n 1 /tmp/client.err | sed 's/^ktls_client: //'), $what through the gateway ($mode)"
     fi
     sleep 0.2   # the server's close runs after the client's exit
@@ -153,6 +160,18 @@ while read -r name kind version cipher a1 a2 a3 a4; do
     fi
 done < /ktls/cases
 
+# The gateway's exit is part of the test too (LeakSanitizer reports then).
+if [ -f /tmp/gw.pid ]; then
+    crash0=$(crashes)
+    kill "$(cat /tmp/gw.pid)"
+    i=0; while kill -0 "$(cat /tmp/gw.pid)" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.25; i=$((i + 1)); done
+    if kill -0 "$(cat /tmp/gw.pid)" 2>/dev/null; then
+        say "KTLS-RESULT FAIL gateway-exit: still running 10 s after SIGTERM"
+    elif [ "$(crashes)" -gt "$crash0" ]; then
+        say "KTLS-RESULT FAIL gateway-exit: $(crash_line)"
+        cat /tmp/gw-*.log | grep -E -A12 "$CRASH" | head -n 60 > /dev/console
+    fi
+fi
 say "KTLS-STAT $(tr -s ' \n' ' ' < /proc/net/tls_stat)"
 say "KTLS-END"
 poweroff -f
