@@ -14,6 +14,7 @@
  * free nothing by hand: gw_conf_free() releases it all.
  */
 #include "conf.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,6 +148,17 @@ int gw_conf_error(gw_conf_err_t *err, const gw_conf_node_t *n, const char *fmt, 
     verr(err, n ? n->file : NULL, n ? n->line : 0, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+void gw_conf_log(int level, const gw_conf_node_t *n, const char *fmt, ...)
+{
+    gw_conf_err_t e;
+    va_list ap;
+
+    va_start(ap, fmt);
+    verr(&e, n ? n->file : NULL, n ? n->line : 0, fmt, ap);
+    va_end(ap);
+    gw_log((gw_log_level_t)level, "%s", e.msg);
 }
 
 typedef struct lexer {

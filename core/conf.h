@@ -43,6 +43,10 @@ int gw_conf_apply(const gw_conf_node_t *nodes, uint32_t n, uint32_t ctx, const g
 int gw_conf_error(gw_conf_err_t *err, const gw_conf_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Log (at `level`, a gw_log_level_t) printf-style text followed by " in FILE:LINE" of node n:
+ * for what is accepted but does not do all nginx would, so it is never silent. */
+void gw_conf_log(int level, const gw_conf_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /*
  * Value parsers. Return 0 and set *out, or -1 on a malformed or overflowing value.
  *   size: "1024", "64k"/"64K", "1m"/"1M", "1g"/"1G"  (bytes)

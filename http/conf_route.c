@@ -11,6 +11,7 @@
 #include "balancer/balancer.h"
 #include "conf_route.h"
 #include "core/conf.h"
+#include "core/log.h"
 #include "core/cycle.h"
 #include "http.h"
 #include "regex.h"
@@ -115,7 +116,11 @@ static int set_listen(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *c
             lc.bind = lc.options = 1; /* a socket option: nginx gives the address a socket of its own */
         } else if (strcmp(a, "ssl") == 0) {
             lc.ssl = 1; /* TLS on this address (conf_tls.c) */
-        } else if (strcmp(a, "http2") == 0 || strcmp(a, "quic") == 0) {
+        } else if (strcmp(a, "http2") == 0) {
+            /* ALPN offers http/1.1 only, so clients that would speak h2 fall back to it */
+            gw_conf_log(GW_LOG_WARN, n, "the \"http2\" parameter of \"listen\": HTTP/2 is not supported yet, "
+                                        "clients get HTTP/1.1");
+        } else if (strcmp(a, "quic") == 0) {
             return gw_conf_error(err, n, "the \"%s\" parameter of \"listen\" is not supported yet", a);
         } else {
             return gw_conf_error(err, n, "invalid parameter \"%s\"", a);

@@ -17,6 +17,8 @@
 #include "limit_req.h"
 #include "obs.h"
 
+extern const gw_module_t gw_compat_module; /* conf_compat.c: nothing else to export */
+
 const gw_module_t *const gw_modules[] = {
     &gw_balancer_module,
     &gw_http_module,
@@ -27,6 +29,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_http_tls_module,
     &gw_limit_req_module,
     &gw_http_proxy_ssl_module,
+    &gw_compat_module,
     NULL,
 };
 

@@ -262,6 +262,12 @@ static size_t get_pipe(const gw_http_req_t *req, const char *arg, size_t arg_len
     return put(out, cap, req->obs_pipe ? "p" : ".", 1);
 }
 
+/* No proxy_cache here: nginx's value without a cache (empty). */
+static size_t get_empty(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
+{
+    return 0;
+}
+
 const gw_var_def_t gw_vars_more[] = {
     {"status", get_status, 0},
     {"bytes_sent", get_bytes_sent, 0},
@@ -279,6 +285,7 @@ const gw_var_def_t gw_vars_more[] = {
     {"request", get_request, 0},
     {"remote_user", get_remote_user, 0},
     {"pipe", get_pipe, 0},
+    {"upstream_cache_status", get_empty, 0},
     {NULL, NULL, 0},
 };
 
