@@ -42,7 +42,8 @@ static const char *file_reason(const char *path, char *buf, size_t size)
 /*
  * OpenSSL's ssl_ciphers leaves TLS 1.3 suites alone; wolfSSL's cipher list
  * replaces them too. Keep nginx's meaning: add the TLS 1.3 suites when the
- * list names none.
+ * list names none - in front: with them after the TLS 1.2 ones, wolfSSL 5.5.4
+ * fails a client offering both versions ("record layer version error").
  */
 static int set_ciphers(WOLFSSL_CTX *ctx, const char *list)
 {
@@ -51,7 +52,7 @@ static int set_ciphers(WOLFSSL_CTX *ctx, const char *list)
 
     if (strstr(list, "TLS13-") || strstr(list, "TLS_AES") || strstr(list, "TLS_CHACHA"))
         return wolfSSL_CTX_set_cipher_list(ctx, list);
-    if ((size_t)snprintf(buf, sizeof(buf), "%s:%s", list, tls13) >= sizeof(buf))
+    if ((size_t)snprintf(buf, sizeof(buf), "%s:%s", tls13, list) >= sizeof(buf))
         return WOLFSSL_FAILURE;
     return wolfSSL_CTX_set_cipher_list(ctx, buf);
 }
