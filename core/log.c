@@ -24,7 +24,7 @@ static struct {
     _Atomic int fd;
     _Atomic int level;
     char path[4096]; /* empty = stderr; touched only by the main thread */
-} sink = {.fd = 2, .level = GW_LOG_ERR};
+} sink = {.fd = 2, .level = GW_LOG_NOTICE}; /* until error_log is read: nginx starts at notice too */
 
 static _Thread_local int thread_id;
 

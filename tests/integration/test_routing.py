@@ -3,6 +3,7 @@ runs on the gateway and on Debian's nginx, every row of ROWS is sent to
 both, and both must give the expected answer (status, which backend, the
 exact target it received, the Location of a 301)."""
 
+import re
 import socket
 
 import pytest
@@ -390,14 +391,23 @@ def test_listen_forms(backends, gateway, tmp_path):
                 ng.stop()
 
 
-@pytest.mark.gateway_only("HTTP/2 and QUIC are later issues: the gateway refuses them by name")
-@pytest.mark.parametrize("param", ["http2", "quic"])
-def test_listen_tls_parameters_are_refused_for_now(cli, tmp_path, param):
+@pytest.mark.gateway_only("QUIC is a later issue: the gateway refuses it by name")
+def test_listen_quic_is_refused_for_now(cli, tmp_path):
     conf = tmp_path / "gateway.conf"
-    conf.write_text("events { }\nhttp {\nserver { listen 127.0.0.1:%d %s; }\n}\n" % (free_port(), param))
+    conf.write_text("events { }\nhttp {\nserver { listen 127.0.0.1:%d quic; }\n}\n" % free_port())
     res = cli("-p", str(tmp_path), "-c", str(conf), "-t")
     assert res.returncode != 0
-    assert '[emerg] the "%s" parameter of "listen" is not supported yet in %s:3' % (param, conf) in res.output
+    assert '[emerg] the "quic" parameter of "listen" is not supported yet in %s:3' % conf in res.output
+
+
+@pytest.mark.gateway_only("HTTP/2 is a later issue: the gateway warns and serves HTTP/1.1")
+def test_listen_http2_warns_and_serves_http1(cli, tmp_path):
+    conf = tmp_path / "gateway.conf"
+    conf.write_text("events { }\nhttp {\nserver { listen 127.0.0.1:%d http2; }\n}\n" % free_port())
+    res = cli("-p", str(tmp_path), "-c", str(conf), "-t")
+    assert res.returncode == 0, res.output
+    assert re.search(r'\[warn\] \d+#0: the "http2" parameter of "listen": HTTP/2 is not supported yet, '
+                     r'clients get HTTP/1\.1 in %s:3' % re.escape(str(conf)), res.output), res.output
 
 
 CAPTURES_CONFIG = """
