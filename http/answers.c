@@ -8,25 +8,19 @@
  * error_page targets: a URI is matched against the server's locations; a
  * location with `return` answers, one that proxies gets the request as a GET
  * of that URI (nginx's internal redirect), anything else is served as a file
- * under the location's (or server's) `root`. The file is read synchronously: error
- * pages are small and local, and this is the only place the gateway serves
- * files. A named location (@name) that proxies gets the request as it was.
+ * under the location's (or server's) `root` (page_file.c). A named location
+ * (@name) that proxies gets the request as it was.
  * Proxying again needs a request without a body: we stream bodies, so it
  * went to the first upstream and is gone (nginx buffers it). A URL is a
  * redirect.
  */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <netinet/in.h>
-#include <unistd.h>
 
 #include "access.h"
 #include "answers.h"
@@ -35,6 +29,7 @@
 #include "core/log.h"
 #include "errors.h"
 #include "headers.h"
+#include "page_file.h"
 #include "limit_req.h"
 #include "http.h"
 #include "proxy.h"
@@ -42,8 +37,6 @@
 #include "route.h"
 #include "tls/tls.h"
 #include "vars.h"
-
-#define MAX_PAGE_FILE (1024 * 1024) /* an error page bigger than this is not one */
 
 static const gw_http_ans_t *ans_of(const gw_http_req_t *req)
 {
@@ -284,72 +277,6 @@ int gw_answers_route(gw_worker_t *w, gw_http_req_t *req)
     return GW_ANS_DECLINED;
 }
 
-/* nginx's built-in types (without a `types` block or mime.types): these three, else default_type. */
-static const char *content_type(const char *path)
-{
-    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
-
-    if (dot == NULL || (slash && dot < slash))
-        return "text/plain";
-    if (strcasecmp(dot, ".html") == 0)
-        return "text/html";
-    if (strcasecmp(dot, ".gif") == 0)
-        return "image/gif";
-    if (strcasecmp(dot, ".jpg") == 0)
-        return "image/jpeg";
-    return "text/plain";
-}
-
-/* Read a whole small file: 0, or the status nginx's static module would give (404, 403, 500). */
-static unsigned read_file(const char *path, char **body, size_t *len, struct stat *st)
-{
-    ssize_t n;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-    if (fd < 0)
-        return errno == EACCES ? 403 : errno == ENOENT || errno == ENOTDIR ? 404 : 500;
-    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || st->st_size > MAX_PAGE_FILE) {
-        close(fd);
-        return 404;
-    }
-    *body = malloc((size_t)st->st_size + 1);
-    if (*body == NULL) {
-        close(fd);
-        return 500;
-    }
-    while (got < (size_t)st->st_size && (n = read(fd, *body + got, (size_t)st->st_size - got)) > 0)
-        got += (size_t)n;
-    close(fd);
-    *len = got;
-    return 0;
-}
-
-/*
- * A file's validators as nginx's static module sends them: ETag always
- * ("mtime-size" in hex); Last-Modified and Accept-Ranges only when the
- * answer is a 200 (its header filter drops them for an error status).
- */
-static size_t file_lines(const struct stat *st, unsigned status, char *out, size_t cap)
-{
-    static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-    int n = 0;
-
-    if (status == 200) {
-        gmtime_r(&st->st_mtime, &tm);
-        n = snprintf(out, cap, "Last-Modified: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday],
-                     tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    }
-    n += snprintf(out + n, cap - (size_t)n, "ETag: \"%llx-%llx\"\r\n", (unsigned long long)st->st_mtime,
-                  (unsigned long long)st->st_size);
-    if (status == 200)
-        n += snprintf(out + n, cap - (size_t)n, "Accept-Ranges: bytes\r\n");
-    return (size_t)n;
-}
-
 /*
  * An error_page URI (nginx's internal redirect): $uri becomes it, and its
  * location answers - with its return, by proxying (a GET, as nginx makes
@@ -404,15 +331,15 @@ static int serve_uri(gw_worker_t *w, gw_http_req_t *req, const char *target, siz
         return gw_answers_plain(w, req, 400);
     if (asprintf(&path, "%s%.*s", tl ? tl->ans.root : req->srv->ans.root, (int)plen, uri) < 0)
         return gw_answers_plain(w, req, 500);
-    st = read_file(path, &body, &blen, &sb);
+    st = gw_page_file_read(path, &body, &blen, &sb);
     if (st) {
         gw_log(GW_LOG_ERR, "open() \"%s\" failed (error_page)", path);
         free(path);
         return gw_answers_plain(w, req, st);
     }
     status = forced ? forced : 200;
-    extra_len = file_lines(&sb, status, extra, sizeof(extra));
-    r = answer_with(w, req, status, content_type(path), body, blen, extra, extra_len);
+    extra_len = gw_page_file_validators(&sb, status, extra, sizeof(extra));
+    r = answer_with(w, req, status, gw_page_file_type(path), body, blen, extra, extra_len);
     free(body);
     free(path);
     return r;
