@@ -57,7 +57,8 @@ static int has_body(const gw_http_req_t *req)
 /* Has anything of this request reached the current upstream's socket? */
 static int request_sent(const gw_http_req_t *req)
 {
-    return req->up_sent || (req->up && (req->up->flags & GW_CONN_SENDING));
+    /* Over TLS the head leaves c->out as soon as it is made into records. */
+    return req->up_sent || (req->up && ((req->up->flags & GW_CONN_SENDING) || gw_tls_encoded(req->up)));
 }
 
 /*
@@ -123,6 +124,7 @@ static int attach(gw_worker_t *w, gw_http_req_t *req, int allow_pool, gw_segq_t 
     if (up) {
         up->ops = &up_ops;
         up->data = req;
+        gw_tls_encoded_reset(up);
         req->up_reused = 1;
         req->rs_state = GW_RS_HEAD;
         gw_conn_timer(w, up, lc->proxy_send_timeout); /* the head is being sent; read time starts when it is out */

@@ -254,6 +254,7 @@ static void encrypt_out(gw_tls_conn_t *t)
             return;
         }
         gw_segq_consume(&c->out, &w->segs, &w->bufs, (uint32_t)n);
+        t->encoded = 1;
         budget = (uint32_t)n >= budget ? 0 : budget - (uint32_t)n;
     }
     /* The owner is finishing: end the TLS session properly (close_notify) before the close. */
@@ -554,6 +555,21 @@ static const gw_tls_conn_t *tls_of(const gw_conn_t *c)
 int gw_tls_is_tls(const gw_conn_t *c)
 {
     return tls_of(c) != NULL;
+}
+
+int gw_tls_encoded(const gw_conn_t *c)
+{
+    const gw_tls_conn_t *t = tls_of(c);
+
+    return t && t->encoded;
+}
+
+void gw_tls_encoded_reset(gw_conn_t *c)
+{
+    gw_tls_conn_t *t = (gw_tls_conn_t *)tls_of(c);
+
+    if (t)
+        t->encoded = 0;
 }
 
 const char *gw_tls_protocol(const gw_conn_t *c)

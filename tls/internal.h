@@ -36,6 +36,7 @@ typedef struct gw_tls_conn {
     uint8_t shutdown_sent;     /* close_notify queued */
     uint8_t logged;            /* the handshake's end was logged already */
     uint8_t client;            /* we are the client (an upstream connection) */
+    uint8_t encoded;           /* some of the owner's output became records (it left c->out) */
     const char *protocol, *cipher; /* filled once the handshake is done */
 } gw_tls_conn_t;
 

@@ -57,6 +57,11 @@ void gw_tls_proxy_free(gw_tls_proxy_conf_t *conf);
  */
 int gw_tls_connect(gw_worker_t *w, gw_conn_t *c, const gw_tls_proxy_conf_t *conf, const char *host, uint32_t len);
 
+/* Has any of the owner's output on c been turned into records (so c->out no longer starts where the owner began)? */
+int gw_tls_encoded(const gw_conn_t *c);
+/* Start counting again (a pooled connection taken for a new request). */
+void gw_tls_encoded_reset(gw_conn_t *c);
+
 /* Is c a TLS connection (any mode)? And its negotiated parameters (NULL before the handshake or without TLS). */
 int gw_tls_is_tls(const gw_conn_t *c);
 const char *gw_tls_protocol(const gw_conn_t *c);    /* "TLSv1.2", "TLSv1.3" */

@@ -580,3 +580,68 @@ def test_upstream_tls_keepalive_and_bodies(gateway, backends, certs):
             r = c.request("GET", "/pooled/bytes?n=%d" % (2_000_000 + i), host="front.test")
             assert r.status == 200 and len(r.body) == 2_000_000 + i
             assert hashlib.sha256(r.body).hexdigest() == deterministic_sha256(2_000_000 + i)
+
+
+@pytest.mark.gateway_only("the gateway's own counters (prometheus)")
+def test_handshakes_counted_in_metrics(gateway, backends, certs):
+    b = backends(1)
+    gw = gateway("""daemon off;
+        http {
+            server { listen 127.0.0.1:{plain}; location /metrics { prometheus; } }
+            server { listen 127.0.0.1:{port} ssl; ssl_protocols TLSv1.2 TLSv1.3;
+                     ssl_certificate {certs}/a.crt; ssl_certificate_key {certs}/a.key;
+                     location / { proxy_pass http://127.0.0.1:{b0}; } }
+        }
+    """, b, certs=certs, plain=_free_port(), workers=1)
+    plain = int(re.search(r"listen 127.0.0.1:(\d+);", gw.conf.read_text()).group(1))
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        with tls_conn(gw.port, version=version) as s:
+            assert get(s, "/")[0] == "HTTP/1.1 200 OK"
+    with Conn(gw.port) as c:                       # plain HTTP on the TLS port: a failure
+        assert c.request("GET", "/", host="a.test").status == 400
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=5)   # a broken ClientHello: a failure
+    s.sendall(b"\x16\x03\x01\x00\x05hello")
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    s.close()
+
+    def counters():
+        with Conn(plain) as c:
+            text = c.request("GET", "/metrics").body.decode()
+        found = dict(re.findall(r'^(gateway_tls_handshake\S*) (\d+)$', text, re.M))
+        return found
+
+    deadline = time.monotonic() + 5
+    while True:
+        m = counters()
+        if m.get("gateway_tls_handshake_failures_total") == "2" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert m['gateway_tls_handshakes_total{version="TLSv1.2",mode="userspace"}'] == "2"
+    assert m['gateway_tls_handshakes_total{version="TLSv1.3",mode="userspace"}'] == "1"
+    assert m["gateway_tls_handshake_failures_total"] == "2"
+
+
+def test_upstream_handshake_failure_goes_to_the_next_peer(gateway, backends, certs):
+    """One peer of the upstream speaks plain HTTP (the handshake fails: it is
+    the plain front server itself, which answers a ClientHello with a 400), the
+    other TLS: every request, body included, ends on the TLS one."""
+    b = backends(1)
+    gw = gateway("""daemon off;
+        http {
+            ssl_protocols TLSv1.2 TLSv1.3;
+            upstream mixed { server 127.0.0.1:{port}; server 127.0.0.1:{tls}; }
+            server { listen 127.0.0.1:{port}; location / { proxy_pass https://mixed; } }
+            server { listen 127.0.0.1:{tls} ssl; ssl_certificate {certs}/a.crt; ssl_certificate_key {certs}/a.key;
+                     location / { proxy_pass http://127.0.0.1:{b0}; } }
+        }
+    """, b, certs=certs, tls=_free_port(), workers=1)
+    body = b"payload-" * 5000
+    for _ in range(4):
+        with Conn(gw.port) as c:
+            r = c.request("POST", "/echo", body=body, host="front.test")
+        assert r.status == 200
+        assert r.body == body
