@@ -46,8 +46,8 @@ static int route(gw_http_req_t *req, int *redirect)
     }
     req->srv = gw_route_server(a, hbuf, hn < 0 ? 0 : (uint32_t)hn);
     gw_request_path(req, &path, &plen);
-    if (plen == 0 || (path[0] != '/' && !(plen == 1 && path[0] == '*')))
-        return 400;
+    if (plen == 0 || path[0] != '/')
+        return 400; /* nginx refuses "OPTIONS *" too */
     req->uri = path;
     req->uri_len = plen;
     if (path[0] == '/' && gw_route_needs_normalize(path, plen)) {

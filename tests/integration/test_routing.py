@@ -220,6 +220,12 @@ def test_absolute_form_host_wins_over_the_host_header(both):
         assert (r.status, r.header("X-Backend")) == (200, "wild")
 
 
+def test_asterisk_form_is_refused_as_nginx_does(both):
+    for port in both[:2]:
+        with rawhttp.Conn(port) as c:
+            assert c.request("OPTIONS", "*", headers=[("Host", E)]).status == 400
+
+
 def test_no_host_goes_to_the_server_named_empty(both):
     for port in both[:2]:
         with rawhttp.Conn(port) as c:
