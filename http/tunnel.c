@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "balancer/balancer.h"
 #include "core/conn.h"
 #include "core/gw.h"
 #include "core/log.h"
@@ -46,13 +45,15 @@ typedef enum gw_tunnel_dir {
 
 typedef struct gw_tunnel {
     gw_conn_t *c[2];          /* SIDE_CLIENT, SIDE_UP */
-    gw_upstream_rt_t *rt;     /* the balancer hears when the tunnel ends (least_conn counts it) */
-    const gw_peer_t *peer;
+    /* The exchange that asked for the upgrade, ended when the tunnel ends, as
+     * nginx finalizes an upgraded request only then: the access log gets its
+     * 101 with the tunnel's bytes and duration, the balancer counts the peer
+     * busy (least_conn) until then. Its client and upstream are no longer its. */
+    gw_http_req_t *req;
     uint64_t active;          /* w->now when something last moved, either way */
     uint64_t read_timeout;    /* proxy_read_timeout: idle limit */
     uint64_t send_timeout[2]; /* stall limit writing to each side: send_timeout, proxy_send_timeout */
     uint8_t dir[2];           /* gw_tunnel_dir_t of the bytes read from side i */
-    uint8_t peer_active;
 } gw_tunnel_t;
 
 static const gw_conn_ops_t tunnel_ops;
@@ -73,7 +74,7 @@ static void log_end(const gw_tunnel_t *t, const char *what, int err)
     if (!gw_log_enabled(GW_LOG_ERR))
         return;
     gw_log(GW_LOG_ERR, "%s (%d: %s) while proxying upgraded connection, upstream: \"%s\"", what, err,
-           strerror(err), t->peer ? t->peer->name : "-");
+           strerror(err), t->req->peer ? t->req->peer->name : "-");
 }
 
 /*
@@ -83,8 +84,7 @@ static void log_end(const gw_tunnel_t *t, const char *what, int err)
  */
 static void end(gw_worker_t *w, gw_tunnel_t *t, int orderly)
 {
-    if (t->peer_active)
-        gw_balancer_done(t->rt, t->peer, GW_PEER_OK, w->now);
+    gw_exchange_free(w, t->req); /* logged now, with what the tunnel carried */
     w->stats.tunnels--;
     for (int i = 0; i < 2; i++) {
         gw_conn_t *c = t->c[i];
@@ -272,14 +272,12 @@ void gw_tunnel_start(gw_worker_t *w, gw_http_req_t *req, const char *rest, uint3
         gw_exchange_abort(w, req);
         return;
     }
-    /* The exchange that asked for the upgrade is over; the tunnel is not an exchange. */
+    /* For the worker's batching the exchange is over at the 101 (a tunnel's
+     * length says nothing about how long requests take). */
     gw_worker_exchange_done(w, req->start_us);
     t->c[SIDE_CLIENT] = c;
     t->c[SIDE_UP] = up;
-    t->rt = req->rt;
-    t->peer = req->peer;
-    t->peer_active = req->peer_active;
-    req->peer_active = 0; /* the tunnel reports the peer when it ends */
+    t->req = req;
     t->active = w->now;
     t->read_timeout = lc->proxy_read_timeout;
     t->send_timeout[SIDE_CLIENT] = lc->send_timeout;
@@ -289,12 +287,12 @@ void gw_tunnel_start(gw_worker_t *w, gw_http_req_t *req, const char *rest, uint3
      * upstream, what the client sent right behind its request (req->inq
      * holds it unparsed: the request was complete, its response pending). */
     gw_conn_send_heap(w, c, head, head, len);
-    req->head_sent = 1; /* the exchange ends answered with its 101 (what is logged of it) */
+    req->head_sent = 1;
+    req->body_mark = c->queued; /* what follows counts as body ($body_bytes_sent), as in nginx */
     if (n)
         gw_conn_send_buf(w, c, rest, n, bid);
     gw_conn_send_queue(w, up, &req->inq);
     req->up = NULL;
-    gw_exchange_free(w, req);
 
     c->ops = up->ops = &tunnel_ops;
     c->data = up->data = t;
@@ -322,6 +320,7 @@ void gw_tunnel_exit_worker(gw_worker_t *w, gw_wcycle_t *wc)
 
         if (!(c->flags & GW_CONN_USED) || c->wc != wc || c->ops != &tunnel_ops || t == NULL)
             continue;
+        gw_exchange_free(w, t->req);
         t->c[SIDE_CLIENT]->data = NULL;
         t->c[SIDE_UP]->data = NULL;
         free(t);

@@ -723,3 +723,42 @@ def test_tunnel_to_a_tls_upstream(gateway, ws_backend, ws_cert, tmp_path):
     run(go())
     s = b.wait_stats(lambda s: s["open"] == 0 and len(s["closes"]) == 2)
     assert [4005, "over tls"] in s["closes"] and s["open"] == 0
+
+
+def test_access_log_has_the_upgraded_request_when_the_tunnel_ends(gateway, ws_backend):
+    b = ws_backend()
+    conf = WS_CONF.replace("listen 127.0.0.1:{port};", "listen 127.0.0.1:{port}; access_log {prefix}/ws.log;")
+    gw = gateway(conf, [b], read_timeout="60s")
+    log = gw.prefix / "ws.log"
+
+    async def go():
+        async with connect(gw, "/echo") as ws:
+            await ws.send(pattern(200000))
+            assert len(await ws.recv()) == 200000
+            await ws.close()
+    run(go())
+
+    deadline = time.monotonic() + 10
+    while not (log.exists() and "/echo" in log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = [x for x in log.read_text().splitlines() if "/echo" in x][0]
+    # combined: ... "GET /echo HTTP/1.1" 101 BODY_BYTES "-" "UA": the tunnel's bytes count, as in nginx
+    status, body_bytes = line.split('" ')[1].split()[:2]
+    assert status == "101"
+    assert int(body_bytes) > 200000
+
+
+def test_graceful_quit_waits_for_an_open_tunnel(ws_gateway):
+    gw, b = ws_gateway()
+
+    async def go():
+        async with connect(gw, "/echo") as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            gw.signal(signal.SIGQUIT)
+            await asyncio.sleep(0.5)
+            assert gw.proc.poll() is None              # still serving the tunnel
+            await ws.send("during the quit")
+            assert await ws.recv() == "during the quit"
+    run(go())
+    assert gw.wait(timeout=10) == 0                    # the last tunnel closed: the process ends
