@@ -44,6 +44,7 @@ http {
         location /nest/ {
             proxy_pass http://root;
             location /nest/inner/ { proxy_pass http://inner; }
+            location ^~ /nest/stop/ { proxy_pass http://inner; }
             location ~ \\.txt$ { proxy_pass http://txt; }
         }
         location /plain { proxy_pass http://api; }
@@ -113,6 +114,8 @@ ROWS = [
     (E, "/nest/a.txt", 200, "txt", "/nest/a.txt"),
     (E, "/nest/inner/a.txt", 200, "txt", "/nest/inner/a.txt"),
     (E, "/nest/a.php", 200, "php", "/nest/a.php"),
+    (E, "/nest/stop/a.txt", 200, "inner", "/nest/stop/a.txt"),   # ^~ skips the regexes of its level
+    (E, "/nest/stop/a.php", 200, "php", "/nest/stop/a.php"),     # ... not those around it
     # a named location is not reachable from outside
     (E, "/@fallback", 200, "root", "/@fallback"),
     # the URI is normalized before matching; sent raw unless a URI part replaces a prefix
@@ -497,3 +500,28 @@ def test_reload_swaps_the_routing_tables(backends, gateway):
     for _ in range(10):
         assert gw.get("/R/y").header("X-Backend") == "two"
     assert gw.get("/x").header("X-Backend") == "one"
+
+
+SERVER_NAME_CONFIG = """
+daemon off;
+pid gateway.pid;
+worker_processes 1;
+events { worker_connections 256; }
+http {
+    server { listen 127.0.0.1:{port}; server_name First.Test second.test; return 200 "[$server_name]"; }
+    server { listen 127.0.0.1:{port}; server_name ~^re\\\\d+$ other; return 200 "[$server_name]"; }
+    server { listen 127.0.0.1:{port}; server_name *.wild.test; return 200 "[$server_name]"; }
+}
+"""
+
+
+def test_server_name_variable_is_the_first_name_as_written(gateway, tmp_path):
+    gw = gateway(SERVER_NAME_CONFIG)
+    ng = start_nginx(tmp_path / "nginx", SERVER_NAME_CONFIG)
+    try:
+        for host, body in [("second.test", b"[first.test]"), ("re5", b"[~^re\\d+$]"), ("a.wild.test", b"[*.wild.test]")]:
+            for port in (gw.port, ng.port):
+                r = rawhttp.get(port, "/", headers=[("Host", host)])
+                assert (r.status, r.body) == (200, body), (port, host, r.body)
+    finally:
+        ng.stop()
