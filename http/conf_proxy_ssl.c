@@ -292,9 +292,15 @@ static void free_cycle(gw_cycle_t *cy)
     hc->proxy_ssl = NULL;
 }
 
+static void exit_worker(gw_worker_t *w, struct gw_wcycle *wc)
+{
+    gw_tls_proxy_thread_exit();
+}
+
 const gw_module_t gw_http_proxy_ssl_module = {
     .name = "http_proxy_ssl",
     .cmds = cmds,
     .init_cycle = init_cycle,
     .free_cycle = free_cycle,
+    .exit_worker = exit_worker,
 };

@@ -241,6 +241,15 @@ static size_t get_ssl_server_name(const gw_http_req_t *req, const char *arg, siz
     return put_str(out, cap, gw_tls_server_name(client(req)));
 }
 
+/* $ssl_session_reused: "r" when the handshake resumed a session, else "." (nginx's). */
+static size_t get_ssl_session_reused(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out,
+                                     size_t cap)
+{
+    if (!gw_tls_is_tls(client(req)))
+        return 0;
+    return put(out, cap, gw_tls_session_reused(client(req)) ? "r" : ".", 1);
+}
+
 static size_t get_ssl_alpn(const gw_http_req_t *req, const char *arg, size_t arg_len, char *out, size_t cap)
 {
     return put_str(out, cap, gw_tls_alpn(client(req)));
@@ -457,6 +466,7 @@ static const struct {
     {"ssl_cipher", get_ssl_cipher},
     {"ssl_server_name", get_ssl_server_name},
     {"ssl_alpn_protocol", get_ssl_alpn},
+    {"ssl_session_reused", get_ssl_session_reused},
     {"request_uri", get_request_uri},
     {"uri", get_uri},
     {"document_uri", get_uri},

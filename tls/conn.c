@@ -214,6 +214,9 @@ static void read_plain(gw_tls_conn_t *t)
     }
     if (bid >= 0)
         deliver(t, bid, off);
+    /* By the first response a TLS 1.3 server's ticket has come before it. */
+    if (t->client && off && !t->session_saved && !(c->flags & GW_CONN_CLOSING))
+        gw_tls_session_save(t);
 }
 
 /* Encrypt up to ENCODE_BUDGET bytes of the owner's output into records on the wire. */
@@ -478,6 +481,8 @@ static void tls_release(gw_worker_t *w, gw_conn_t *c)
 
     if (t == NULL)
         return;
+    if (t->client && t->state == GW_TLS_DATA)
+        gw_tls_session_save(t); /* the latest ticket */
     if (t->state == GW_TLS_HANDSHAKE && !t->client) {
         /* Closed before the handshake completed: the client went away or timed out (client_header_timeout). */
         count_failure(w);
@@ -591,6 +596,13 @@ const char *gw_tls_server_name(const gw_conn_t *c)
     const gw_tls_conn_t *t = tls_of(c);
 
     return t && t->protocol ? wolfSSL_get_servername(t->ssl, WOLFSSL_SNI_HOST_NAME) : NULL;
+}
+
+int gw_tls_session_reused(const gw_conn_t *c)
+{
+    const gw_tls_conn_t *t = tls_of(c);
+
+    return t && t->protocol && wolfSSL_session_reused(t->ssl);
 }
 
 const char *gw_tls_alpn(const gw_conn_t *c)

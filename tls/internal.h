@@ -37,6 +37,8 @@ typedef struct gw_tls_conn {
     uint8_t logged;            /* the handshake's end was logged already */
     uint8_t client;            /* we are the client (an upstream connection) */
     uint8_t encoded;           /* some of the owner's output became records (it left c->out) */
+    uint8_t session_saved;     /* client: the session went to the worker's cache (upstream.c) */
+    uint64_t session_key;      /* client: the cache key (gw_tls_proxy_conf_t.gen), 0 = no reuse */
     const char *protocol, *cipher; /* filled once the handshake is done */
 } gw_tls_conn_t;
 
@@ -48,6 +50,9 @@ void gw_tls_conn_drive(gw_tls_conn_t *t);
 void gw_tls_ctx_set_io(WOLFSSL_CTX *ctx);
 int gw_tls_conn_sni(WOLFSSL *ssl, int *ret, void *arg);
 void gw_tls_handshake_log(const gw_tls_conn_t *t, const char *what);
+
+/* upstream.c: keep a client connection's session for the next connection to the same upstream. */
+void gw_tls_session_save(gw_tls_conn_t *t);
 
 /* ktls.c: the kernel takes the record layer. 0 when installed, -errno when not (stay in userspace). */
 int gw_tls_ktls_install(gw_tls_conn_t *t);

@@ -68,6 +68,7 @@ typedef struct gw_tls_proxy_conf {
     uint32_t cert_line, key_line;
     int session_reuse; /* proxy_ssl_session_reuse (on) */
     void *ctx;         /* WOLFSSL_CTX *, built when a location proxies over https */
+    uint64_t gen;      /* unique per build: keys the workers' session caches (upstream.c) */
 } gw_tls_proxy_conf_t;
 
 #endif

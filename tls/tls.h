@@ -47,6 +47,8 @@ int gw_tls_attach(gw_worker_t *w, gw_conn_t *c, const gw_tls_listen_t *lst);
  */
 int gw_tls_proxy_build(gw_tls_proxy_conf_t *conf, const gw_conf_node_t *where, gw_conf_err_t *err);
 void gw_tls_proxy_free(gw_tls_proxy_conf_t *conf);
+/* A worker lets go of the upstream sessions it kept (proxy_ssl_session_reuse). */
+void gw_tls_proxy_thread_exit(void);
 
 /*
  * Start TLS on a freshly connected upstream connection c (its owner's ops
@@ -68,5 +70,6 @@ const char *gw_tls_protocol(const gw_conn_t *c);    /* "TLSv1.2", "TLSv1.3" */
 const char *gw_tls_cipher(const gw_conn_t *c);      /* OpenSSL's name, as nginx's $ssl_cipher */
 const char *gw_tls_server_name(const gw_conn_t *c); /* SNI, NULL if none */
 const char *gw_tls_alpn(const gw_conn_t *c);        /* negotiated ALPN protocol, NULL if none */
+int gw_tls_session_reused(const gw_conn_t *c);      /* the handshake resumed a session */
 
 #endif

@@ -6,6 +6,7 @@
  * keeps its TLS session, so reuse costs no handshake.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,62 @@
 #include "core/conf.h"
 #include "internal.h"
 #include "tls.h"
+
+/*
+ * proxy_ssl_session_reuse: each worker keeps the latest session per
+ * location (keyed by the build's `gen`, so a reload never offers a session
+ * made under other settings) and offers it on the next new connection: a
+ * resumed handshake instead of a full one when the pool has no idle
+ * connection. Plain per-thread state: nothing shared, nothing locked.
+ */
+#define SESSION_SLOTS 16
+
+static __thread struct session_slot {
+    uint64_t key;
+    WOLFSSL_SESSION *sess;
+} sessions[SESSION_SLOTS];
+static __thread uint32_t session_next; /* round-robin victim when full */
+
+static struct session_slot *session_find(uint64_t key)
+{
+    for (uint32_t i = 0; i < SESSION_SLOTS; i++)
+        if (sessions[i].key == key)
+            return &sessions[i];
+    return NULL;
+}
+
+void gw_tls_session_save(gw_tls_conn_t *t)
+{
+    struct session_slot *slot;
+    WOLFSSL_SESSION *sess;
+
+    if (t->session_key == 0)
+        return;
+    t->session_saved = 1;
+    sess = wolfSSL_get1_session(t->ssl);
+    if (sess == NULL)
+        return;
+    slot = session_find(t->session_key);
+    if (slot == NULL) {
+        slot = &sessions[session_next++ % SESSION_SLOTS];
+        slot->key = t->session_key;
+    }
+    if (slot->sess)
+        wolfSSL_SESSION_free(slot->sess);
+    slot->sess = sess;
+}
+
+void gw_tls_proxy_thread_exit(void)
+{
+    for (uint32_t i = 0; i < SESSION_SLOTS; i++) {
+        if (sessions[i].sess)
+            wolfSSL_SESSION_free(sessions[i].sess);
+        sessions[i].sess = NULL;
+        sessions[i].key = 0;
+    }
+}
+
+static atomic_uint_fast64_t build_gen;
 
 int gw_tls_proxy_build(gw_tls_proxy_conf_t *conf, const gw_conf_node_t *where, gw_conf_err_t *err)
 {
@@ -58,6 +115,7 @@ int gw_tls_proxy_build(gw_tls_proxy_conf_t *conf, const gw_conf_node_t *where, g
     if (conf->verify == 1)
         wolfSSL_CTX_set_verify_depth(ctx, conf->verify_depth);
     gw_tls_ctx_set_io(ctx);
+    conf->gen = atomic_fetch_add(&build_gen, 1) + 1;
     return 0;
 }
 
@@ -96,6 +154,13 @@ int gw_tls_connect(gw_worker_t *w, gw_conn_t *c, const gw_tls_proxy_conf_t *conf
         wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, name, (unsigned short)strlen(name));
     if (conf->verify == 1 && name[0])
         wolfSSL_check_domain_name(t->ssl, name);
+    if (conf->session_reuse == 1) {
+        struct session_slot *slot = session_find(conf->gen);
+
+        t->session_key = conf->gen;
+        if (slot && slot->sess)
+            wolfSSL_set_session(t->ssl, slot->sess);
+    }
     gw_tls_conn_drive(t); /* the ClientHello goes to the wire */
     return 0;
 }

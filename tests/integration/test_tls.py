@@ -645,3 +645,22 @@ def test_upstream_handshake_failure_goes_to_the_next_peer(gateway, backends, cer
             r = c.request("POST", "/echo", body=body, host="front.test")
         assert r.status == 200
         assert r.body == body
+
+
+@pytest.mark.parametrize("proto", ["TLSv1.2", "TLSv1.3"])
+def test_upstream_session_reuse(gateway, backends, certs, proto):
+    """Without a keepalive pool every request opens a new TLS connection
+    upstream; from the second on, the session of an earlier one is resumed."""
+    b = backends(1)
+    gw = gateway("""daemon off;
+        http {
+            server { listen 127.0.0.1:{port}; proxy_ssl_protocols %s;
+                     location / { proxy_pass https://127.0.0.1:{tls}; } }
+            server { listen 127.0.0.1:{tls} ssl; ssl_protocols TLSv1.2 TLSv1.3;
+                     ssl_certificate {certs}/a.crt; ssl_certificate_key {certs}/a.key;
+                     location = /reused { return 200 "$ssl_protocol $ssl_session_reused"; } }
+        }
+    """ % proto, b, certs=certs, tls=_free_port(), workers=1)
+    seen = [plain_get(gw, "/reused").body.decode() for _ in range(4)]
+    assert seen[0] == proto + " ."
+    assert seen[1:] == [proto + " r"] * 3
