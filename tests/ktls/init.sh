@@ -5,12 +5,13 @@
 # /dev/urandom, loopback), loads tls.ko and the crypto it needs, then runs
 # the cases listed in /ktls/cases, one per line:
 #   NAME echo    VERSION CIPHER SIZE            ktls_echo, SIZE bytes there and back
-#   NAME gateway VERSION CIPHER get|getkeep PATH COUNT MODE
+#   NAME gateway VERSION CIPHER get|getfast|getkeep PATH COUNT MODE
 #   NAME gateway VERSION CIPHER keyupdate PATH 1 MODE
 #   NAME gateway VERSION CIPHER hold PATH SECONDS MODE
 #   NAME gateway VERSION CIPHER post PATH FILE MODE
 #       the gateway (config /ktls/gateway-MODE.conf) in front of busybox httpd:
-#       COUNT GETs of /ktls/www/PATH on one connection (getkeep: then the
+#       COUNT GETs of /ktls/www/PATH on one connection (getfast: the first one
+#       in the same segment as the client's Finished; getkeep: then the
 #       client's close_notify, which must make the gateway close), a TLS 1.3
 #       KeyUpdate between two GETs (answered or closed, see ktls_client.c), one
 #       GET and an idle connection while TlsCurrTxSw/TlsCurrRxSw are read, or

@@ -8,6 +8,11 @@
  *       COUNT (default 1) GET requests for PATH on one connection (the last
  *       with "Connection: close"); each answer must be 200 and its body goes
  *       to stdout.
+ *   ktls_client HOST PORT 1.3 CIPHER CA.pem getfast PATH COUNT
+ *       like get, but the client's last handshake flight (Finished) and the
+ *       first request leave in one send(): the server gets them in the same
+ *       segment, the way eager clients do it, and must still give the
+ *       connection to the kernel.
  *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem getkeep PATH COUNT
  *       like get, all requests keep-alive; then our close_notify, and the
  *       server must close the connection (EOF or reset) within the timeout.
@@ -47,6 +52,65 @@
 static WOLFSSL *ssl;
 static unsigned char rbuf[1 << 16];
 static size_t rlen, roff;
+
+/* getfast: records other than plaintext handshake ones (0x16: ClientHello)
+ * are held back until the next read, which then sends them all at once. */
+static int coalesce, io_fd;
+static unsigned char held[1 << 16];
+static size_t held_len;
+
+static void die(const char *what);
+
+static int flush_held(void)
+{
+    size_t off = 0;
+
+    while (off < held_len) {
+        ssize_t n = send(io_fd, held + off, held_len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            return -1;
+        off += (size_t)n;
+    }
+    held_len = 0;
+    return 0;
+}
+
+static int io_send(WOLFSSL *s, char *buf, int sz, void *ctx)
+{
+    ssize_t n;
+
+    if (coalesce && (unsigned char)buf[0] != 0x16 && held_len + (size_t)sz <= sizeof(held)) {
+        memcpy(held + held_len, buf, (size_t)sz);
+        held_len += (size_t)sz;
+        return sz;
+    }
+    if (held_len && flush_held() < 0)
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    n = send(io_fd, buf, (size_t)sz, MSG_NOSIGNAL);
+    if (n < 0)
+        return errno == EAGAIN ? WOLFSSL_CBIO_ERR_WANT_WRITE : WOLFSSL_CBIO_ERR_GENERAL;
+    return (int)n;
+}
+
+static int io_recv(WOLFSSL *s, char *buf, int sz, void *ctx)
+{
+    ssize_t n;
+
+    if (held_len) {
+        if (flush_held() < 0)
+            return WOLFSSL_CBIO_ERR_GENERAL;
+        coalesce = 0;   /* once is the point; later writes go out as they come */
+    }
+    n = recv(io_fd, buf, (size_t)sz, 0);
+    if (n == 0)
+        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return WOLFSSL_CBIO_ERR_WANT_READ;   /* SO_RCVTIMEO expired */
+        return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST : WOLFSSL_CBIO_ERR_GENERAL;
+    }
+    return (int)n;
+}
 
 static void die(const char *what)
 {
@@ -298,10 +362,11 @@ int main(int argc, char **argv)
 
     if (argc < 8 || (strcmp(argv[6], "echo") != 0 && strcmp(argv[6], "get") != 0 &&
                      strcmp(argv[6], "getkeep") != 0 && strcmp(argv[6], "keyupdate") != 0 &&
-                     strcmp(argv[6], "hold") != 0 &&
+                     strcmp(argv[6], "hold") != 0 && strcmp(argv[6], "getfast") != 0 &&
                      strcmp(argv[6], "post") != 0)) {
         fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT]\n"
-                        "       | getkeep PATH COUNT | hold PATH SECONDS | keyupdate PATH | post PATH FILE\n");
+                        "       | getfast PATH COUNT | getkeep PATH COUNT | hold PATH SECONDS | keyupdate PATH\n"
+                        "       | post PATH FILE\n");
         return 2;
     }
     tls13 = strcmp(argv[3], "1.3") == 0;
@@ -312,6 +377,9 @@ int main(int argc, char **argv)
     if (wolfSSL_CTX_load_verify_locations(ctx, argv[5], NULL) != WOLFSSL_SUCCESS)
         die("CA file");
     wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
+    wolfSSL_CTX_SetIORecv(ctx, io_recv);
+    wolfSSL_CTX_SetIOSend(ctx, io_send);
+    coalesce = strcmp(argv[6], "getfast") == 0;
 
     if (inet_pton(AF_INET, argv[1], &sa.sin_addr) != 1)
         die("HOST must be an IPv4 address");
@@ -321,6 +389,7 @@ int main(int argc, char **argv)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
         die("connect");
+    io_fd = fd;
 
     ssl = wolfSSL_new(ctx);
     if (!ssl || wolfSSL_set_fd(ssl, fd) != WOLFSSL_SUCCESS)
@@ -351,6 +420,7 @@ int main(int argc, char **argv)
         do_get(argv[7], argc > 8 ? atoi(argv[8]) : 1, strcmp(argv[6], "getkeep") == 0);
 
     wolfSSL_shutdown(ssl);   /* our close_notify: the echo server waits for it */
+    flush_held();
     if (strcmp(argv[6], "getkeep") == 0 || strcmp(argv[6], "hold") == 0)
         expect_close(fd);
     fflush(stdout);
