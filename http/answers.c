@@ -72,7 +72,7 @@ static int is_redirect(unsigned code)
  * port), else the address it connected to; the port unless the scheme's
  * default (80, 443). Malloc'ed; NULL when out of memory.
  */
-static char *absolute(const gw_http_req_t *req, const char *url, size_t len, size_t *out_len)
+char *gw_answers_absolute(const gw_http_req_t *req, const char *url, size_t len, size_t *out_len)
 {
     const gw_http_addr_t *a = req->client->ctx;
     unsigned port = gw_addr_port(&a->addr);
@@ -159,7 +159,7 @@ static int redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, const c
     char *resp;
 
     if (ulen && url[0] == '/') {
-        abs = absolute(req, url, ulen, &ulen);
+        abs = gw_answers_absolute(req, url, ulen, &ulen);
         if (abs == NULL)
             return gw_answers_plain(w, req, 500);
         url = abs;

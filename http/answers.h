@@ -31,6 +31,13 @@ int gw_answers_error_page(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 /* nginx's own response for status (its page, if it has one), error_page aside. 0 or GW_ERR as gw_exchange_respond. */
 int gw_answers_plain(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 
+/*
+ * A relative Location (`url`, starting with '/') made absolute as nginx does
+ * with absolute_redirect on; malloc'ed, NULL when out of memory. Also for
+ * proxy_redirect's results (headers.c).
+ */
+char *gw_answers_absolute(const gw_http_req_t *req, const char *url, size_t len, size_t *out_len);
+
 /* A redirect answer (status 301...) to url, made absolute as nginx does when it starts with '/'. 0 or GW_ERR. */
 int gw_answers_redirect(gw_worker_t *w, gw_http_req_t *req, unsigned status, const char *url, size_t len);
 

@@ -30,7 +30,7 @@ _Static_assert(offsetof(gw_http_loc_t, hconf) == offsetof(gw_http_srv_t, hconf) 
                    offsetof(gw_http_srv_t, hconf) == offsetof(gw_http_conf_t, hconf),
                "hconf must sit at the same place in every level");
 
-enum { OWN_SET = 1, OWN_ADD = 2, OWN_HIDE = 4, OWN_PASS = 8 };
+enum { OWN_SET = 1, OWN_ADD = 2, OWN_HIDE = 4, OWN_PASS = 8, OWN_REDIRECT = 16 };
 
 /* The level's settings, created by its first header directive (or when merging). */
 static gw_hconf_t *hconf_of(void *level)
@@ -249,6 +249,75 @@ static int set_flag(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *con
     return gw_conf_set_flag_slot(n, cmd, hc, user, err);
 }
 
+/* proxy_redirect default | off | REDIRECT REPLACEMENT (a level's rules replace the inherited ones) */
+static int set_proxy_redirect(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
+                              gw_conf_err_t *err)
+{
+    gw_hconf_t *hc = hconf_of(conf);
+    gw_redirect_t r = {0}, *grown;
+    int off = n->nargs == 2 && strcmp(n->args[1], "off") == 0;
+    char msg[256];
+
+    if (hc == NULL)
+        return gw_conf_error(err, n, "out of memory");
+    if (n->nargs == 2 && !off && strcmp(n->args[1], "false") != 0 && strcmp(n->args[1], "default") != 0)
+        return gw_conf_error(err, n, "invalid parameter \"%s\"", n->args[1]);
+    if (hc->redirect == NULL) {
+        hc->redirect = calloc(1, sizeof(*hc->redirect));
+        if (hc->redirect == NULL)
+            return gw_conf_error(err, n, "out of memory");
+        hc->owns |= OWN_REDIRECT;
+    }
+    if (off || strcmp(n->args[1], "false") == 0)
+        return 0; /* no rule added: an empty list */
+    if (n->nargs == 3) {
+        if (n->args[1][0] == '~')
+            return gw_conf_error(err, n, "regular expressions in \"proxy_redirect\" are not supported yet");
+        r.from = strdup(n->args[1]);
+        if (r.from == NULL)
+            return gw_conf_error(err, n, "out of memory");
+        r.from_len = (uint32_t)strlen(r.from);
+        r.own_from = 1;
+        r.to = gw_cv_compile(n->args[2], msg, sizeof(msg));
+        if (r.to == NULL) {
+            free(r.from);
+            return gw_conf_error(err, n, "%s", msg);
+        }
+        if (!gw_cv_has_vars(r.to)) {
+            gw_cv_free(r.to);
+            r.to = NULL;
+            r.to_text = strdup(n->args[2]);
+            r.to_len = (uint32_t)strlen(n->args[2]);
+            if (r.to_text == NULL) {
+                free(r.from);
+                return gw_conf_error(err, n, "out of memory");
+            }
+        }
+    }
+    grown = realloc(hc->redirect->v, (hc->redirect->n + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        free(r.from);
+        gw_cv_free(r.to);
+        free((char *)r.to_text);
+        return gw_conf_error(err, n, "out of memory");
+    }
+    hc->redirect->v = grown;
+    hc->redirect->v[hc->redirect->n++] = r;
+    return 0;
+}
+
+static void redirects_free(gw_redirects_t *l)
+{
+    for (uint32_t i = 0; l && i < l->n; i++) {
+        free(l->v[i].from);
+        gw_cv_free(l->v[i].to);
+        free((char *)l->v[i].to_text);
+    }
+    if (l)
+        free(l->v);
+    free(l);
+}
+
 #define HSL (GW_CONF_HTTP | GW_CONF_SERVER | GW_CONF_LOCATION)
 #define HS (GW_CONF_HTTP | GW_CONF_SERVER)
 #define HC(field) offsetof(gw_hconf_t, field)
@@ -258,6 +327,7 @@ static const gw_conf_cmd_t cmds[] = {
     {"proxy_hide_header", HSL, GW_CONF_TAKE1, set_name_list, HC(hide)},
     {"proxy_pass_header", HSL, GW_CONF_TAKE1, set_name_list, HC(pass)},
     {"proxy_http_version", HSL, GW_CONF_TAKE1, set_http_version, 0},
+    {"proxy_redirect", HSL, GW_CONF_TAKE12, set_proxy_redirect, 0},
     {"add_header", HSL, GW_CONF_TAKE2 | GW_CONF_TAKE3, set_add_header, 0},
     {"server_tokens", HSL, GW_CONF_TAKE1, set_server_tokens, 0},
     {"underscores_in_headers", HS, GW_CONF_FLAG, set_flag, HC(underscores)},
@@ -277,6 +347,8 @@ static void merge(gw_hconf_t *c, const gw_hconf_t *p)
         c->hide = p->hide;
     if (c->pass == NULL)
         c->pass = p->pass;
+    if (c->redirect == NULL)
+        c->redirect = p->redirect;
     if (c->http_version == GW_CONF_UNSET_INT)
         c->http_version = p->http_version;
     if (c->server_tokens == GW_CONF_UNSET_INT)
@@ -365,6 +437,42 @@ static const gw_hconf_t defaults = {
     .http_version = 1, .server_tokens = 1, .underscores = 0, .ignore_invalid = 1,
 };
 
+/*
+ * A location's proxy_redirect rules, "default" (also nginx's default when
+ * none is set) resolved: proxy_pass's URL as written is replaced by the
+ * location's name, or, without a URI part, URL/ by "/". Regex and named
+ * locations have no default.
+ */
+static int compile_redirects(gw_hconf_t *hc, const gw_http_loc_t *loc)
+{
+    static const gw_redirect_t dflt = {0};
+    const gw_redirect_t *v = hc->redirect ? hc->redirect->v : &dflt;
+    uint32_t n = hc->redirect ? hc->redirect->n : 1;
+
+    hc->rd = calloc(n ? n : 1, sizeof(*hc->rd));
+    if (hc->rd == NULL)
+        return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        gw_redirect_t r = v[i];
+
+        if (r.from == NULL) {
+            if (loc->proxy_pass == NULL || loc->kind == GW_LOC_REGEX || loc->kind == GW_LOC_REGEX_CI ||
+                loc->kind == GW_LOC_NAMED)
+                continue;
+            if (asprintf(&r.from, "%s%s", loc->proxy_pass, loc->proxy_uri ? "" : "/") < 0)
+                return -1;
+            r.from_len = (uint32_t)strlen(r.from);
+            r.to_text = loc->proxy_uri ? loc->match : "/";
+            r.to_len = (uint32_t)strlen(r.to_text);
+            r.own_from = 2; /* made here: freed with the compiled list */
+        } else {
+            r.own_from = 0;
+        }
+        hc->rd[hc->nrd++] = r;
+    }
+    return 0;
+}
+
 /* Merge a level from its parent and compile it; `loc` when the level is a location. */
 static int finish(void *level, const gw_hconf_t *parent, const gw_http_loc_t *loc, const char *file,
                   uint32_t line, gw_conf_err_t *err)
@@ -375,7 +483,8 @@ static int finish(void *level, const gw_hconf_t *parent, const gw_http_loc_t *lo
     if (hc == NULL)
         return gw_conf_error(err, &where, "out of memory");
     merge(hc, parent ? parent : &defaults);
-    if (compile_response(hc) < 0 || (loc && loc->upstream && compile_upstream(hc, loc) < 0))
+    if (compile_response(hc) < 0 || (loc && loc->upstream && compile_upstream(hc, loc) < 0) ||
+        (loc && loc->upstream && compile_redirects(hc, loc) < 0))
         return gw_conf_error(err, &where, "out of memory");
     return 0;
 }
@@ -423,6 +532,12 @@ void gw_headers_conf_free(gw_hconf_t *hc)
         names_free(hc->pass);
         free(hc->pass);
     }
+    if (hc->owns & OWN_REDIRECT)
+        redirects_free(hc->redirect);
+    for (uint32_t i = 0; i < hc->nrd; i++)
+        if (hc->rd[i].own_from == 2)
+            free(hc->rd[i].from);
+    free(hc->rd);
     free(hc->up);
     names_free(&hc->up_skip);
     names_free(&hc->rs_hide);

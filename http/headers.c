@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answers.h"
 #include "core/gw.h"
 #include "headers.h"
 
@@ -365,4 +366,55 @@ size_t gw_headers_response_added(const gw_http_req_t *req, unsigned status, char
             at = cput(out, cap, v + n, "\r\n", 2);
     }
     return at;
+}
+
+char *gw_headers_redirect(const gw_http_req_t *req, uint32_t *index, size_t *len)
+{
+    const gw_hconf_t *hc = gw_headers_conf(req);
+    const gw_msg_t *m = &req->out;
+    static const gw_hname_t location = {.lc = (char *)"location", .len = 8};
+    gw_hname_t name = location;
+    gw_hname_set_t one;
+    const char *v;
+    uint32_t i, vlen;
+
+    if (hc->nrd == 0)
+        return NULL;
+    name.hash = gw_hdr_hash("location", 8);
+    one = (gw_hname_set_t){.v = &name, .n = 1, .bloom = 1ull << (name.hash & 63)};
+    for (i = 0; i < m->n; i++)
+        if (gw_hname_has(&one, m->buf, &m->h[i]))
+            break;
+    if (i == m->n)
+        return NULL;
+    v = m->buf + m->h[i].value;
+    vlen = m->h[i].value_len;
+    for (uint32_t k = 0; k < hc->nrd; k++) {
+        const gw_redirect_t *r = &hc->rd[k];
+        size_t tlen, rest = vlen - r->from_len;
+        char *out, *abs;
+
+        /* a prefix, compared as written (nginx: case matters) */
+        if (vlen < r->from_len || memcmp(v, r->from, r->from_len) != 0)
+            continue;
+        tlen = r->to ? gw_cv_eval(r->to, req, NULL, 0) : r->to_len;
+        out = malloc(tlen + rest + 1);
+        if (out == NULL)
+            return NULL;
+        if (r->to)
+            gw_cv_eval(r->to, req, out, tlen);
+        else
+            memcpy(out, r->to_text, tlen);
+        memcpy(out + tlen, v + r->from_len, rest);
+        defuse(out, tlen + rest);
+        *len = tlen + rest;
+        *index = i;
+        if (*len && out[0] == '/') {
+            abs = gw_answers_absolute(req, out, *len, len);
+            free(out);
+            out = abs;
+        }
+        return out;
+    }
+    return NULL;
 }

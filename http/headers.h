@@ -59,6 +59,21 @@ typedef struct gw_hlist {
     uint32_t n;
 } gw_hlist_t;
 
+/* One proxy_redirect rule: a Location starting with `from` gets it replaced by `to`. */
+typedef struct gw_redirect {
+    char *from;        /* NULL in a configured list: "default" (resolved per location) */
+    uint32_t from_len;
+    gw_cv_t *to;       /* the replacement when it has variables */
+    const char *to_text; /* ... else the constant replacement */
+    uint32_t to_len;
+    uint8_t own_from;  /* a compiled default: `from` was made for it */
+} gw_redirect_t;
+
+typedef struct gw_redirects {
+    gw_redirect_t *v;
+    uint32_t n; /* 0 with off: proxy_redirect off */
+} gw_redirects_t;
+
 struct gw_hconf {
     /* As written at this level; NULL or -1 when not, and then inherited
      * whole from the enclosing level (a level that sets any proxy_set_header
@@ -67,6 +82,7 @@ struct gw_hconf {
     gw_hlist_t *add;       /* add_header */
     gw_hname_set_t *hide;  /* proxy_hide_header */
     gw_hname_set_t *pass;  /* proxy_pass_header */
+    gw_redirects_t *redirect; /* proxy_redirect */
     int http_version;      /* proxy_http_version: the minor version, 0 or 1 */
     int server_tokens;
     int underscores;       /* underscores_in_headers */
@@ -79,6 +95,8 @@ struct gw_hconf {
     uint32_t up_const_len; /* bytes of the constant lines among them */
     gw_hname_set_t up_skip; /* request headers not forwarded: named by an entry, or removed by default */
     gw_hname_set_t rs_hide; /* response headers not passed: nginx's defaults and proxy_hide_header, less pass */
+    gw_redirect_t *rd;      /* proxy_redirect rules of a location, "default" resolved */
+    uint32_t nrd;
     uint8_t pass_server;    /* the backend's Server / Date are passed, none of ours is added */
     uint8_t pass_date;
 };
@@ -137,6 +155,14 @@ size_t gw_headers_response_own(const gw_http_req_t *req, int proxied, char *out)
  * cap (then call again with that much room).
  */
 size_t gw_headers_response_added(const gw_http_req_t *req, unsigned status, char *out, size_t cap);
+
+/*
+ * proxy_redirect applied to the response's Location (the first one): the
+ * rewritten value, malloc'ed, made absolute as nginx does when it starts
+ * with '/', and *index the header it replaces; NULL when no rule applies
+ * (or out of memory: the header then goes as it came).
+ */
+char *gw_headers_redirect(const gw_http_req_t *req, uint32_t *index, size_t *len);
 
 /* "Server: gateway/VERSION\r\n" or "Server: gateway\r\n" per server_tokens of req (NULL: on). */
 const char *gw_headers_server_line(const gw_http_req_t *req, uint32_t *len);

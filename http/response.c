@@ -203,8 +203,9 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
     int chunked = (req->rs.flags & F_CHUNKED) && !req->dechunk;
     const char *reason = m->buf;
     uint32_t reason_len = m->line_len;
-    size_t need, added, room;
-    char *head, *p;
+    size_t need, added, room, loc_len = 0;
+    uint32_t loc_idx = UINT32_MAX;
+    char *head, *p, *loc;
 
     if (reason_len == 0) {
         reason = gw_http_reason(req->status); /* nginx's phrase ("Bad Gateway"), not llhttp's enum name */
@@ -215,10 +216,15 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
     for (uint32_t i = 0; i < m->n; i++)
         need += m->h[i].name_len + m->h[i].value_len + 4;
     need += GW_HEADERS_OWN_MAX;
+    /* proxy_redirect: the Location to send instead of the backend's */
+    loc = gw_headers_redirect(req, &loc_idx, &loc_len);
+    need += loc_len;
     room = 512; /* add_header's lines usually fit; if not, they are written again with the room they need */
     head = malloc(need + room);
-    if (head == NULL)
+    if (head == NULL) {
+        free(loc);
         return NULL;
+    }
     p = head + sprintf(head, "HTTP/1.1 %03u ", req->status);
     p = put(p, reason, reason_len);
     p = PUT_LIT(p, "\r\n");
@@ -245,9 +251,13 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
         }
         p = put(p, m->buf + h->name, h->name_len);
         p = PUT_LIT(p, ": ");
-        p = put(p, m->buf + h->value, h->value_len);
+        if (i == loc_idx)
+            p = put(p, loc, loc_len);
+        else
+            p = put(p, m->buf + h->value, h->value_len);
         p = PUT_LIT(p, "\r\n");
     }
+    free(loc);
     added = gw_headers_response_added(req, req->status, p, room);
     if (added > room) {
         size_t at = (size_t)(p - head);

@@ -533,3 +533,58 @@ http {
     assert [n for n, _ in got if n.lower() == "x-injected"] == []
     assert [v for n, v in got if n == "X-Uri"] == ["/x/a  X-Injected: yes"]
     assert r.header("X-Injected") is None and r.header("X-Uri-Back") == "/x/a  X-Injected: yes"
+
+
+# ---- proxy_redirect: the backend's Location ----
+
+REDIRECT = HEAD + """
+http {
+    upstream app { server 127.0.0.1:{b0}; }
+    server {
+        listen 127.0.0.1:{port};
+        server_name main.example;
+        location / { proxy_pass http://127.0.0.1:{b0}; }
+        location /one/ { proxy_pass http://127.0.0.1:{b0}/two/; }
+        location /up/ { proxy_pass http://app; }
+        location /off/ { proxy_pass http://127.0.0.1:{b0}; proxy_redirect off; }
+        location /exp/ {
+            proxy_pass http://127.0.0.1:{b0};
+            proxy_redirect http://127.0.0.1:{b0}/a/ http://$host:9/b/;
+            proxy_redirect http://x.example/ /y/;
+        }
+        location /both/ {
+            proxy_pass http://127.0.0.1:{b0};
+            proxy_redirect http://x.example/ /y/;
+            proxy_redirect default;
+        }
+    }
+}"""
+
+
+@pytest.mark.parametrize("path, location, expected", [
+    ("/", "{B}/x", "http://main.example:{port}/x"),          # default: proxy_pass's URL/ -> "/", made absolute
+    ("/", "/rel", "/rel"),                                    # relative from the backend: left alone
+    ("/", "{B}", "{B}"),                                      # "URL/" is the prefix
+    ("/", "HTTP://127.0.0.1:{b0}/x", "HTTP://127.0.0.1:{b0}/x"),  # compared as written
+    ("/one/r", "{B}/two/x", "http://main.example:{port}/one/x"),  # with a URI part: it becomes the location's name
+    ("/one/r", "{B}/twox", "{B}/twox"),
+    ("/up/r", "http://app/x", "http://main.example:{port}/x"),
+    ("/up/r", "http://app:80/x", "http://app:80/x"),
+    ("/off/r", "{B}/x", "{B}/x"),
+    ("/exp/r", "{B}/a/q", "http://main.example:9/b/q"),      # variables in the replacement
+    ("/exp/r", "http://x.example/z", "http://main.example:{port}/y/z"),
+    ("/exp/r", "{B}/x", "{B}/x"),                            # rules of its own: no default
+    ("/both/r", "{B}/x", "http://main.example:{port}/x"),
+    ("/both/r", "http://x.example/z", "http://main.example:{port}/y/z"),
+])
+def test_proxy_redirect(backends, gateway, path, location, expected):
+    b0, = backends(1)
+    gw = gateway(REDIRECT, [b0])
+    fill = {"B": "http://127.0.0.1:%d" % b0.port, "b0": b0.port, "port": gw.port}
+    b0.respond_as = respond(("Location", location.format(**fill)), status=302)
+
+    with gw.conn() as c:
+        r = c.request("GET", path, host="Main.Example:8080")
+
+    assert r.status == 302
+    assert r.header_values("Location") == [expected.format(**fill)]
