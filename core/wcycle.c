@@ -256,8 +256,17 @@ void gw_wcycle_handle_accept(gw_worker_t *w, struct io_uring_cqe *cqe)
         if (w->stopping) {
             close(cqe->res);
         } else if ((c = gw_conn_alloc(w, wc, cqe->res)) == NULL) {
-            /* Table full: refuse this one. worker_connections bounds memory. */
+            /* Table full: refuse this one (worker_connections bounds memory)
+             * and, as nginx does, stop accepting for a while: the others wait
+             * in the backlog for a slot rather than being accepted only to be
+             * closed, one after the other, as fast as they arrive. */
             close(cqe->res);
+            if (!gw_timer_armed(&l->backoff))
+                gw_log(GW_LOG_ALERT, "%u worker_connections are not enough", w->nconns);
+            if (wc == w->cur && !w->stopping) {
+                gw_timer_set(&w->timers, &l->backoff, accept_backoff_done, w->now, ACCEPT_BACKOFF_MS);
+                return;
+            }
         } else {
             w->stats.accepted++;
             gw_stat_inc(&w->st.handled);
