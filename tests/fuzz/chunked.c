@@ -185,8 +185,12 @@ static void request_side(const uint8_t *body, size_t size, unsigned step)
 static uint8_t *decoded;
 static size_t decoded_len, decoded_cap;
 
-/* The harness's stand-in for the client connection: collect what would be sent. */
-void gw_conn_send_buf(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, uint32_t bid)
+/* The harness's stand-in for the client connection: collect what would be
+ * sent. Linked with -Wl,--wrap=gw_conn_send_buf (meson.build), so
+ * http/response.c calls this instead. */
+void __wrap_gw_conn_send_buf(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, uint32_t bid);
+
+void __wrap_gw_conn_send_buf(gw_worker_t *w, gw_conn_t *c, const char *data, uint32_t len, uint32_t bid)
 {
     FUZZ_ASSERT(decoded_len + len <= decoded_cap);
     memcpy(decoded + decoded_len, data, len);
