@@ -59,10 +59,31 @@ CRASH='AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|
 crashes() { cat /tmp/gw-*.log 2>/dev/null | grep -cE "$CRASH"; }
 crash_line() { cat /tmp/gw-*.log 2>/dev/null | grep -E "$CRASH" | tail -n 1; }
 
+# Stops the running gateway, if any. Its exit is a result of its own
+# ("gateway-exit-MODE"): it must go within 10 s of SIGTERM and leave no
+# crash or sanitizer report (LeakSanitizer speaks at exit).
+stop_gateway() {
+    [ -f /tmp/gw.pid ] || return 0
+    pid=$(cat /tmp/gw.pid); c0=$(crashes)
+    kill "$pid" 2>/dev/null
+    i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.25; i=$((i + 1)); done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "KTLS-RESULT FAIL gateway-exit-$gateway_started: still running 10 s after SIGTERM"
+        kill -9 "$pid"
+    elif [ "$(crashes)" -gt "$c0" ]; then
+        say "KTLS-RESULT FAIL gateway-exit-$gateway_started: $(crash_line)"
+        cat /tmp/gw-*.log | grep -E -A12 "$CRASH" | head -n 60 > /dev/console
+    else
+        say "KTLS-RESULT PASS gateway-exit-$gateway_started: clean exit on SIGTERM"
+    fi
+    rm -f /tmp/gw.pid
+    gateway_started=0
+}
+
 gateway_started=0
 start_gateway() { # MODE: the config /ktls/gateway-MODE.conf
     [ "$gateway_started" = "$1" ] && return 0
-    [ -f /tmp/gw.pid ] && kill "$(cat /tmp/gw.pid)" 2>/dev/null && sleep 1
+    stop_gateway
     gateway -p /tmp/ -c "/ktls/gateway-$1.conf" < /dev/null > "/tmp/gw-$1.log" 2>&1 &
     echo $! > /tmp/gw.pid
     gateway_started=$1
@@ -87,7 +108,7 @@ echo_count=0
 while read -r name kind version cipher a1 a2 a3 a4; do
     [ -z "$name" ] && continue
     case "$name" in \#*) continue ;; esac
-    tx0=$(stat TlsTxSw); rx0=$(stat TlsRxSw); de0=$(stat TlsDecryptError); crash0=$(crashes)
+    tx0=$(stat TlsTxSw); rx0=$(stat TlsRxSw); de0=$(stat TlsDecryptError)
     ok=1; why=""
     if [ "$kind" = echo ]; then
         echo_count=$((echo_count + 1))
@@ -99,7 +120,9 @@ while read -r name kind version cipher a1 a2 a3 a4; do
         mode=ktls
     else
         mode=$a4
-        if ! start_gateway "$mode"; then
+        start_gateway "$mode"; started=$?
+        crash0=$(crashes)
+        if [ $started != 0 ]; then
             ok=0; why="gateway did not start: $(tail -n 3 /tmp/gw-$mode.log | tr '\n' ' ')"
         else
             # gone before the client starts: the hold case polls client.err
@@ -161,18 +184,7 @@ while read -r name kind version cipher a1 a2 a3 a4; do
     fi
 done < /ktls/cases
 
-# The gateway's exit is part of the test too (LeakSanitizer reports then).
-if [ -f /tmp/gw.pid ]; then
-    crash0=$(crashes)
-    kill "$(cat /tmp/gw.pid)"
-    i=0; while kill -0 "$(cat /tmp/gw.pid)" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.25; i=$((i + 1)); done
-    if kill -0 "$(cat /tmp/gw.pid)" 2>/dev/null; then
-        say "KTLS-RESULT FAIL gateway-exit: still running 10 s after SIGTERM"
-    elif [ "$(crashes)" -gt "$crash0" ]; then
-        say "KTLS-RESULT FAIL gateway-exit: $(crash_line)"
-        cat /tmp/gw-*.log | grep -E -A12 "$CRASH" | head -n 60 > /dev/console
-    fi
-fi
+stop_gateway
 say "KTLS-STAT $(tr -s ' \n' ' ' < /proc/net/tls_stat)"
 say "KTLS-END"
 poweroff -f
