@@ -517,7 +517,10 @@ void gw_conn_handle_recv(gw_worker_t *w, gw_conn_t *c, struct io_uring_cqe *cqe)
             add_starved(w, c);
         return;
     }
-    if (!more && (c->flags & GW_CONN_RECV_WANTED) && !(c->flags & (GW_CONN_CLOSING | GW_CONN_READ_EOF)))
+    /* Not if on_data armed one already (a connection handed to a pool, say):
+     * a second recv would hold the socket open after a cancel finds the first. */
+    if (!more && (c->flags & GW_CONN_RECV_WANTED) &&
+        !(c->flags & (GW_CONN_CLOSING | GW_CONN_READ_EOF | GW_CONN_RECV_ARMED | GW_CONN_STARVED)))
         arm_recv(w, c);
 }
 
