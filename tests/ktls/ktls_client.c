@@ -25,6 +25,9 @@
  *       answer it (it followed the new key) or close the connection (it
  *       could not); either is reported on stderr ("keyupdate: answered" /
  *       "keyupdate: closed (how)"), a hang or garbage is a failure.
+ *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem tamper PATH
+ *       one GET whose record has a flipped bit in its authentication tag: the
+ *       server must not answer and must close ("tamper: closed (how)").
  *   ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem post PATH FILE
  *       one POST of FILE's bytes (uneven writes, so the server's receive path
  *       sees records of many sizes); the 200 answer's body goes to stdout.
@@ -48,6 +51,7 @@
 #include <unistd.h>
 
 #define IO_TIMEOUT_S 20
+#define RECORD_COPY_MAX (16384 + 512)
 
 static WOLFSSL *ssl;
 static unsigned char rbuf[1 << 16];
@@ -56,6 +60,7 @@ static size_t rlen, roff;
 /* getfast: records other than plaintext handshake ones (0x16: ClientHello)
  * are held back until the next read, which then sends them all at once. */
 static int coalesce, io_fd;
+static int tamper;   /* flip a bit in the next application data record sent */
 static unsigned char held[1 << 16];
 static size_t held_len;
 
@@ -86,6 +91,17 @@ static int io_send(WOLFSSL *s, char *buf, int sz, void *ctx)
     }
     if (held_len && flush_held() < 0)
         return WOLFSSL_CBIO_ERR_GENERAL;
+    if (tamper && (unsigned char)buf[0] == 0x17) {
+        /* The last byte is the AEAD tag's: the record can no longer be authenticated. */
+        static unsigned char bad[RECORD_COPY_MAX];
+        if ((size_t)sz <= sizeof(bad)) {
+            memcpy(bad, buf, (size_t)sz);
+            bad[sz - 1] ^= 0x01;
+            tamper = 0;
+            n = send(io_fd, bad, (size_t)sz, MSG_NOSIGNAL);
+            return n < 0 ? WOLFSSL_CBIO_ERR_GENERAL : (int)n;
+        }
+    }
     n = send(io_fd, buf, (size_t)sz, MSG_NOSIGNAL);
     if (n < 0)
         return errno == EAGAIN ? WOLFSSL_CBIO_ERR_WANT_WRITE : WOLFSSL_CBIO_ERR_GENERAL;
@@ -260,6 +276,25 @@ static void expect_close(int fd)
     }
 }
 
+/* A GET the server can't authenticate: no answer may come, only the end of
+ * the connection (EOF, reset or an alert, which wolfSSL reports as an error). */
+static void do_tamper(const char *path)
+{
+    int n, e;
+
+    tamper = 1;
+    send_get(path, 1);
+    n = wolfSSL_read(ssl, rbuf, sizeof(rbuf));
+    if (n > 0)
+        die("the server answered a request it could not have decrypted");
+    e = wolfSSL_get_error(ssl, n);
+    if (e == WOLFSSL_ERROR_WANT_READ)
+        die("no close after the tampered record");
+    fprintf(stderr, "ktls_client: tamper: closed (%s)\n",
+            e == WOLFSSL_ERROR_ZERO_RETURN ? "close_notify" : e == SOCKET_PEER_CLOSED_E ? "EOF" :
+            e == FATAL_ERROR ? "alert" : "reset");
+}
+
 /* A GET, a KeyUpdate, a GET. Whether the server follows the new key or
  * closes is its choice (the kernel can't derive the next key by itself);
  * both are reported, only a timeout fails. */
@@ -363,10 +398,11 @@ int main(int argc, char **argv)
     if (argc < 8 || (strcmp(argv[6], "echo") != 0 && strcmp(argv[6], "get") != 0 &&
                      strcmp(argv[6], "getkeep") != 0 && strcmp(argv[6], "keyupdate") != 0 &&
                      strcmp(argv[6], "hold") != 0 && strcmp(argv[6], "getfast") != 0 &&
+                     strcmp(argv[6], "tamper") != 0 &&
                      strcmp(argv[6], "post") != 0)) {
         fprintf(stderr, "usage: ktls_client HOST PORT 1.2|1.3 CIPHER CA.pem echo N | get PATH [COUNT]\n"
                         "       | getfast PATH COUNT | getkeep PATH COUNT | hold PATH SECONDS | keyupdate PATH\n"
-                        "       | post PATH FILE\n");
+                        "       | tamper PATH | post PATH FILE\n");
         return 2;
     }
     tls13 = strcmp(argv[3], "1.3") == 0;
@@ -410,6 +446,8 @@ int main(int argc, char **argv)
         do_post(argv[7], argv[8]);
     else if (strcmp(argv[6], "keyupdate") == 0)
         do_keyupdate(argv[7]);
+    else if (strcmp(argv[6], "tamper") == 0)
+        do_tamper(argv[7]);
     else if (strcmp(argv[6], "hold") == 0) {
         do_get(argv[7], 1, 1);
         fflush(stdout);
