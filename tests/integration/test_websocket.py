@@ -383,3 +383,20 @@ def test_the_guides_location_block(gateway, ws_backend):
     assert got["x-forwarded-for"] == "10.1.2.3, 127.0.0.1"
     assert got["x-forwarded-proto"] == "http"
     assert "sec-websocket-key" in got
+
+
+def test_many_tunnels_moving_megabytes_at_once(ws_gateway):
+    gw, b = ws_gateway()
+    n, size = 16, 4 * MiB
+
+    async def one(i):
+        data = pattern(size + i)
+        async with connect(gw, "/echo") as ws:
+            await ws.send(data)
+            back = await ws.recv()
+            assert len(back) == len(data) and hashlib.sha256(back).digest() == hashlib.sha256(data).digest()
+            return i
+
+    async def go():
+        assert sorted(await asyncio.gather(*(one(i) for i in range(n)))) == list(range(n))
+    run(go(), timeout=80)
