@@ -12,6 +12,8 @@
  *   FLOWING  -> DRAINING   i shut its write side (EOF): what is queued still goes out
  *   PAUSED   -> DRAINING   (EOF was already on its way when reading stopped)
  *   DRAINING -> SHUT       queue drained: shut the other side's write side
+ *                          (a TLS side has no half-close: the tunnel ends instead,
+ *                          with close_notify)
  *
  * The tunnel ends (both connections closed) when both directions are past
  * FLOWING/PAUSED and everything is sent, or at once on a reset, a send

@@ -14,8 +14,9 @@
  * The upstream answered req with 101 and its head is parsed; [rest, rest+n)
  * of buffer bid are the bytes that came after the head (already the new
  * protocol). Forward the 101 head to the client, then turn both connections
- * into a tunnel. req is freed in every case (on failure both connections are
- * closed); the caller keeps its own reference to bid.
+ * into a tunnel. req belongs to the tunnel from now on and is ended (logged,
+ * freed) with it; on failure at once, both connections closed. The caller
+ * keeps its own reference to bid.
  */
 void gw_tunnel_start(gw_worker_t *w, gw_http_req_t *req, const char *rest, uint32_t n, uint32_t bid);
 
