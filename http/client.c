@@ -15,6 +15,7 @@
 #include "core/conn.h"
 #include "core/gw.h"
 #include "answers.h"
+#include "gzip.h"
 #include "http.h"
 #include "obs.h"
 #include "proxy.h"
@@ -321,6 +322,8 @@ static void client_on_sent(gw_worker_t *w, gw_conn_t *c)
 {
     gw_http_req_t *req = c->data;
 
+    if (req && req->gz)
+        gw_gzip_idle(w, req); /* all sent: what zlib holds back goes now */
     if (req && req->up_paused)
         gw_proxy_client_drained(w, req);
 }

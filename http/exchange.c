@@ -15,6 +15,7 @@
 #include "core/worker.h"
 #include "answers.h"
 #include "errors.h"
+#include "gzip.h"
 #include "obs.h"
 #include "proxy.h"
 #include "request.h"
@@ -50,6 +51,7 @@ void gw_exchange_free(gw_worker_t *w, gw_http_req_t *req)
     gw_segq_clear(&req->inq, &w->segs, &w->bufs);
     gw_msg_free(&req->in);
     gw_msg_free(&req->out);
+    gw_gzip_free(req);
     free(req->key_long);
     free(req->uri_buf);
     if (req->client)
@@ -63,6 +65,7 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     gw_obs_request_end(w, req);
     gw_msg_reset(&req->in);
     gw_msg_reset(&req->out);
+    gw_gzip_free(req);
     /* The parser stopped right after the previous message; it goes on from there. */
     llhttp_resume(&req->rq);
     req->srv = NULL;

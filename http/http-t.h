@@ -36,6 +36,15 @@ typedef struct gw_http_lconf {
     uint64_t limit_req_status;
     uint64_t limit_req_log_level;
     uint64_t limit_req_dry_run;
+    /* gzip (conf_gzip.c, gzip.c); lists as pointers (gw_gzip_types_t *, gw_gzip_disable_t *), 0 = none */
+    uint64_t gzip;              /* 0 off, 1 on */
+    uint64_t gzip_types;        /* besides text/html, always compressed */
+    uint64_t gzip_min_length;
+    uint64_t gzip_comp_level;
+    uint64_t gzip_proxied;      /* GW_GZIP_PROXIED_* mask; 0 = off */
+    uint64_t gzip_vary;
+    uint64_t gzip_http_version; /* the lowest minor version of HTTP/1.x compressed for */
+    uint64_t gzip_disable;
 } gw_http_lconf_t;
 
 /* Header rewriting settings of one level (headers.h); the same position in

@@ -52,6 +52,9 @@ static void lconf_defaults(gw_http_lconf_t *lc)
         .proxy_next_upstream = GW_FT_ERROR | GW_FT_TIMEOUT,
         .proxy_next_upstream_tries = 0,
         .proxy_next_upstream_timeout = 0,
+        .gzip_min_length = 20,
+        .gzip_comp_level = 1,
+        .gzip_http_version = 1,
     };
 
     lconf_merge(lc, &d);

@@ -10,6 +10,7 @@
 #include "balancer/balancer.h"
 #include "gw_config.h"
 #include "conf_answers.h"
+#include "conf_gzip.h"
 #include "conf_route.h"
 #include "conf_proxy_ssl.h"
 #include "conf_tls.h"
@@ -30,6 +31,7 @@ const gw_module_t *const gw_modules[] = {
     &gw_limit_req_module,
     &gw_http_proxy_ssl_module,
     &gw_compat_module,
+    &gw_gzip_module, /* after http: its free_cycle walks the levels http frees */
     NULL,
 };
 

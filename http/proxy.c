@@ -14,6 +14,7 @@
 #include "core/conn.h"
 #include "core/gw.h"
 #include "answers.h"
+#include "gzip.h"
 #include "obs.h"
 #include "proxy.h"
 #include "request.h"
@@ -291,6 +292,10 @@ void gw_proxy_client_drained(gw_worker_t *w, gw_http_req_t *req)
 
 static void response_done(gw_worker_t *w, gw_http_req_t *req)
 {
+    if (req->gz && gw_gzip_finish(w, req) < 0) {
+        upstream_error(w, req, GW_FT_ERROR, 502, "gzip compression failed", ENOMEM);
+        return;
+    }
     req->rs_state = GW_RS_DONE;
     if (req->up_paused && req->up) {
         gw_conn_recv_start(w, req->up);
@@ -343,10 +348,16 @@ static int response_head(gw_worker_t *w, gw_http_req_t *req)
         req->status = req->ep_status;
         req->out.line_len = 0;
     }
+    if (lconf(req)->gzip == 1 && gw_gzip_start(req) < 0) {
+        upstream_error(w, req, 0, 500, "out of memory starting gzip", ENOMEM);
+        return GW_ERR;
+    }
     /* An HTTP/1.0 client cannot read chunked: send the body decoded, then close. */
-    req->dechunk = (rs->flags & F_CHUNKED) && !(rs->flags & F_SKIPBODY) && req->rq.http_minor == 0;
-    if (llhttp_message_needs_eof(rs) || req->dechunk)
-        req->keepalive = 0; /* the end of the body is the end of the connection */
+    req->dechunk = (rs->flags & F_CHUNKED) && !(rs->flags & F_SKIPBODY) && req->rq.http_minor == 0 && !req->gz;
+    /* the end of the body is the end of the connection, unless the compressed body goes out chunked */
+    if ((llhttp_message_needs_eof(rs) && !gw_gzip_chunked(req)) || req->dechunk ||
+        (req->gz && !req->is_head && !gw_gzip_chunked(req)))
+        req->keepalive = 0;
     if (w->stopping || req->client->wc != w->cur)
         req->keepalive = 0; /* stopping, or a reload made this connection's configuration old */
     req->up_keepalive = llhttp_should_keep_alive(rs) != 0 && !req->up_conn_close;
@@ -405,7 +416,7 @@ static void feed_response(gw_worker_t *w, gw_http_req_t *req, const char *p, uin
         upstream_error(w, req, GW_FT_ERROR, 502, "upstream sent invalid chunked response while reading upstream", 0);
         return;
     }
-    if (!req->dechunk && fwd)
+    if (!req->dechunk && !req->gz && fwd)
         gw_conn_send_buf(w, req->client, p, fwd, bid);
     if (req->pause == GW_PAUSE_DONE) {
         if (fwd < n)
@@ -413,6 +424,8 @@ static void feed_response(gw_worker_t *w, gw_http_req_t *req, const char *p, uin
         response_done(w, req);
         return;
     }
+    if (req->gz && req->client->out.bytes == 0)
+        gw_gzip_idle(w, req); /* the client waits: what zlib holds goes now (else when its queue drains) */
     if (req->client->out.bytes >= GW_QUEUE_HIGH)
         pause_upstream(w, req);
 }

@@ -121,6 +121,8 @@ typedef struct gw_http_req {
     unsigned up_upgrade : 1;    /* the head sent upstream carries an Upgrade header */
     unsigned uri_quoted : 1;    /* the client's path had %XX (re-escaped if a URI part replaces a prefix) */
     unsigned upgrade : 1;       /* the request has an Upgrade header: a 101 answer makes a tunnel (tunnel.c) */
+    unsigned gz_vary : 1;       /* gzip_vary: the response gets Vary: Accept-Encoding (gzip.c) */
+    struct gw_gzip *gz;         /* the response body is being compressed (gzip.c); NULL: not */
 
     /* observability (metrics.c, accesslog.c) */
     gw_http_attempt_t att[GW_HTTP_MAX_ATTEMPTS];

@@ -10,6 +10,7 @@
 
 #include "core/conn.h"
 #include "errors.h"
+#include "gzip.h"
 #include "headers.h"
 #include "response.h"
 
@@ -140,6 +141,8 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 
     /* Only in dechunk mode are bodies forwarded slice by slice (decoded);
      * otherwise the caller forwards the raw bytes, framing included. */
+    if (req->gz)
+        return gw_gzip_body(req, at, n) == 0 ? 0 : -1;
     if (req->dechunk && req->client)
         gw_conn_send_buf(req->w, req->client, at, (uint32_t)n, req->cur_bid);
     return 0;
@@ -200,7 +203,7 @@ static char *put(char *p, const char *s, size_t n)
 char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
 {
     const gw_msg_t *m = &req->out;
-    int chunked = (req->rs.flags & F_CHUNKED) && !req->dechunk;
+    int chunked = req->gz ? gw_gzip_chunked(req) : (req->rs.flags & F_CHUNKED) && !req->dechunk;
     const char *reason = m->buf;
     uint32_t reason_len = m->line_len;
     size_t need, added, room, loc_len = 0;
@@ -215,7 +218,7 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
            sizeof("Connection: keep-alive\r\n") + 2;
     for (uint32_t i = 0; i < m->n; i++)
         need += m->h[i].name_len + m->h[i].value_len + 4;
-    need += GW_HEADERS_OWN_MAX;
+    need += GW_HEADERS_OWN_MAX + GW_GZIP_HEAD_MAX + 4 * m->n; /* gzip: its lines, a "W/" per ETag */
     /* proxy_redirect: the Location to send instead of the backend's */
     loc = gw_headers_redirect(req, &loc_idx, &loc_len);
     need += loc_len;
@@ -247,6 +250,8 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
         default:
             if (!gw_headers_pass_response(req, h))
                 continue;
+            if (req->gz && gw_gzip_header(req, h, &p))
+                continue; /* dropped, or written changed */
             break;
         }
         p = put(p, m->buf + h->name, h->name_len);
@@ -272,6 +277,8 @@ char *gw_response_client_head(const gw_http_req_t *req, uint32_t *out_len)
         gw_headers_response_added(req, req->status, p, added);
     }
     p += added;
+    if (req->gz || req->gz_vary)
+        p += gw_gzip_head_lines(req, p);
     /* A HEAD response keeps the framing a GET would get; 204/304 have none. */
     if (chunked && req->status != 204 && req->status != 304)
         p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
