@@ -115,6 +115,7 @@ typedef struct gw_http_req {
     unsigned rs_started : 1;    /* the upstream sent something for this request */
     unsigned conn_close : 1;    /* the request said Connection: close */
     unsigned head_lf : 1;       /* the head bytes seen so far end with LF (obs-fold check) */
+    unsigned in_body : 1;       /* the head is complete: header fields now are trailers */
     unsigned internal_uri : 1;  /* error_page moved the request to uri (+ its query): proxied as that */
     unsigned error_page : 1;    /* an error_page was applied: no second one (nginx's recursive_error_pages off) */
     unsigned up_conn_close : 1; /* the head sent upstream says Connection: close: never pool it */

@@ -51,7 +51,19 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
 
 static int on_url_complete(llhttp_t *p)
 {
-    gw_msg_line_done(&req_of(p)->in);
+    gw_http_req_t *req = req_of(p);
+
+    gw_msg_line_done(&req->in);
+    /* llhttp lets a tab (and other controls) through in the target; the line
+     * we send upstream is rebuilt around it, and a backend splitting on
+     * whitespace would read another target (RFC 9112 3.2: visible characters
+     * only; nginx refuses them too). Bytes above 0x7f stay: nginx takes them. */
+    for (uint32_t i = 0; i < req->in.line_len; i++) {
+        unsigned char c = (unsigned char)req->in.buf[i];
+
+        if (c <= 0x20 || c == 0x7f)
+            return fail(req, 400);
+    }
     return 0;
 }
 
@@ -122,6 +134,11 @@ static int on_header_value_complete(llhttp_t *p)
     for (uint32_t i = 0; i < h->value_len; i++)
         if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0')
             return fail(req, 400);
+    /* A trailer may not carry framing (RFC 9110 6.5.1): the chunked body and
+     * its trailers go upstream as received, and a backend merging them into
+     * the head would see a second length. */
+    if (req->in_body && (h->id == GW_H_CONTENT_LENGTH || h->id == GW_H_TRANSFER_ENCODING))
+        return fail(req, 400);
     switch (h->id) {
     case GW_H_HOST:
         if (++req->host_count > 1 || h->value_len == 0)
@@ -253,6 +270,7 @@ int gw_request_parse_head(gw_http_req_t *req, const char *p, uint32_t n, uint32_
     llhttp_errno_t e;
 
     req->pause = GW_PAUSE_NONE;
+    req->in_body = 0;
     piece_start(req, p);
     e = llhttp_execute(&req->rq, p, n);
     if (e == HPE_OK) {
@@ -265,6 +283,7 @@ int gw_request_parse_head(gw_http_req_t *req, const char *p, uint32_t n, uint32_
     *used = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
     piece_end(req, p, *used);
     gw_chunked_init(&req->chunked);
+    req->in_body = 1; /* fields from now on are trailers */
     llhttp_resume(&req->rq);
     return 0;
 }
