@@ -26,6 +26,7 @@
 #include "conf_gzip.h"
 #include "core/conf.h"
 #include "core/cycle.h"
+#include "core/log.h"
 #include "http.h"
 
 #define LC(field) offsetof(gw_http_lconf_t, field)
@@ -61,7 +62,7 @@ static int set_comp_level(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, voi
     if (*v != GW_CONF_UNSET_U64)
         return duplicate(n, err);
     if (gw_conf_parse_uint(n->args[1], &level) < 0)
-        return gw_conf_error(err, n, "invalid number \"%s\"", n->args[1]);
+        return gw_conf_error(err, n, "\"%s\" directive invalid number", n->args[0]);
     if (level < 1 || level > 9)
         return gw_conf_error(err, n, "value must be between 1 and 9");
     *v = level;
@@ -114,7 +115,7 @@ static int set_proxied(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *
         if (k == sizeof(names) / sizeof(names[0]))
             return gw_conf_error(err, n, "invalid value \"%s\"", n->args[i]);
         if (mask & names[k].bit)
-            return gw_conf_error(err, n, "duplicate value \"%s\"", n->args[i]);
+            gw_conf_log(GW_LOG_WARN, n, "duplicate value \"%s\"", n->args[i]);
         mask |= names[k].bit;
     }
     *v = mask;
@@ -131,31 +132,46 @@ static void types_free(gw_gzip_types_t *t)
     free(t);
 }
 
+/* gzip_types may be written several times at one level: each adds to its list; "*" ends it (nginx). */
 static int set_types(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user, gw_conf_err_t *err)
 {
     uint64_t *v = slot(conf, cmd);
     gw_gzip_types_t *t;
+    char **grown;
 
-    if (*v != GW_CONF_UNSET_U64)
-        return duplicate(n, err);
-    t = calloc(1, sizeof(*t));
-    if (t == NULL || (t->types = calloc(n->nargs, sizeof(char *))) == NULL) {
-        free(t);
-        return gw_conf_error(err, n, "out of memory");
+    if (*v == GW_CONF_UNSET_U64) {
+        t = calloc(1, sizeof(*t));
+        if (t == NULL)
+            return gw_conf_error(err, n, "out of memory");
+        *v = (uint64_t)(uintptr_t)t; /* owned by this level from here on, even on a later error */
     }
-    *v = (uint64_t)(uintptr_t)t; /* owned by this level from here on, even on a later error */
+    t = (gw_gzip_types_t *)(uintptr_t)*v;
+    if (t->any)
+        return 0;
+    grown = realloc(t->types, (t->n + n->nargs) * sizeof(*grown));
+    if (grown == NULL)
+        return gw_conf_error(err, n, "out of memory");
+    t->types = grown;
     for (uint32_t i = 1; i < n->nargs; i++) {
+        uint32_t k;
         char *s;
 
         if (strcmp(n->args[i], "*") == 0) {
             t->any = 1;
-            continue;
+            return 0;
         }
         s = strdup(n->args[i]);
         if (s == NULL)
             return gw_conf_error(err, n, "out of memory");
         for (char *p = s; *p; p++)
             *p = (char)tolower((unsigned char)*p);
+        for (k = 0; k < t->n && strcmp(t->types[k], s) != 0; k++)
+            ;
+        if (k < t->n || strcmp(s, "text/html") == 0) { /* text/html is always in the list */
+            gw_conf_log(GW_LOG_WARN, n, "duplicate MIME type \"%s\"", s);
+            free(s);
+            continue;
+        }
         t->types[t->n++] = s;
     }
     return 0;

@@ -75,22 +75,28 @@ static int type_listed(const gw_http_lconf_t *lc, const gw_msg_t *out)
     return 0;
 }
 
-/* q=0 (or an unreadable weight) refuses a coding (nginx's ngx_http_gzip_quantity). */
-static int weight_zero(const char *p, const char *end)
+/*
+ * The weight after "q=", as nginx reads it: "0" or "1", then optionally a
+ * point and at most three digits, up to ',' or ' ' or the end. Returns 0 for
+ * q=0 and for anything unreadable (or above 1): both refuse the coding.
+ */
+static int weight(const char *p, const char *end)
 {
+    int q, digits = 0;
+
     if (p >= end || (*p != '0' && *p != '1'))
-        return 1;
-    if (*p++ == '1') {
-        if (p < end && *p == '.')
-            for (p++; p < end && *p == '0'; p++)
-                ;
-        return !(p == end || *p == ',' || *p == ' ' || *p == ';');
+        return 0;
+    q = (*p++ - '0') * 1000;
+    if (p == end || *p == ',' || *p == ' ')
+        return q;
+    if (*p++ != '.')
+        return 0;
+    for (int scale = 100; p < end && *p != ',' && *p != ' '; p++, scale /= 10) {
+        if (*p < '0' || *p > '9' || ++digits > 3)
+            return 0;
+        q += (*p - '0') * scale;
     }
-    if (p < end && *p == '.')
-        for (p++; p < end && *p >= '0' && *p <= '9'; p++)
-            if (*p != '0')
-                return 0;
-    return 1;
+    return q > 1000 ? 0 : q;
 }
 
 /* Does Accept-Encoding list gzip, as a whole token, without q=0? */
@@ -124,7 +130,7 @@ static int accepts_gzip(const char *v, size_t len)
         return 1;
     if ((*p != 'q' && *p != 'Q') || p + 2 > end || p[1] != '=')
         return 0;
-    return !weight_zero(p + 2, end);
+    return weight(p + 2, end) > 0;
 }
 
 static int parse_http_time(const char *v, size_t len, time_t *t)

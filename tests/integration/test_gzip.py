@@ -31,7 +31,7 @@ http {
         location / { proxy_pass http://127.0.0.1:{b0}; }
         location /vary/ { gzip_vary on; proxy_pass http://127.0.0.1:{b0}/; }
         location /min/ { gzip_min_length 2000; proxy_pass http://127.0.0.1:{b0}/; }
-        location /css/ { gzip_types text/css; proxy_pass http://127.0.0.1:{b0}/; }
+        location /css/ { gzip_types text/css; gzip_types IMAGE/svg+xml; proxy_pass http://127.0.0.1:{b0}/; }
         location /any/ { gzip_proxied any; proxy_pass http://127.0.0.1:{b0}/; }
         location /expired/ { gzip_proxied expired; proxy_pass http://127.0.0.1:{b0}/; }
         location /nocache/ { gzip_proxied no-cache private; proxy_pass http://127.0.0.1:{b0}/; }
@@ -171,6 +171,9 @@ def test_type_not_listed_is_not_compressed_text_html_always_is(gw):
     r = fetch(gw, "/css/respond?h=Content-Type:TEXT/HTML;%20charset=utf-8")
     assert compressed(r) and inflate(r) == b"respond\n"
 
+    r = fetch(gw, "/css/respond?h=Content-Type:image/svg%2Bxml")  # a second gzip_types adds to the first
+    assert compressed(r) and inflate(r) == b"respond\n"
+
     r = fetch(gw, "/css/respond?h=X-No-Type:1")  # no Content-Type at all
     assert r.header("Content-Encoding") is None and r.body == b"respond\n"
 
@@ -263,6 +266,14 @@ def test_strong_etag_becomes_weak(gw):
     assert r.header_values("ETag") == ['"abc"']
 
 
+def test_accept_ranges_is_dropped(gw):
+    r = fetch(gw, "/respond?h=Content-Type:text/plain&h=Accept-Ranges:bytes")
+    assert compressed(r) and r.header("Accept-Ranges") is None
+
+    r = fetch(gw, "/respond?h=Content-Type:text/plain&h=Accept-Ranges:bytes", headers=())
+    assert r.header("Accept-Ranges") == "bytes"
+
+
 def test_http_1_0_client(gw):
     # gzip_http_version 1.1 (default): not for HTTP/1.0
     r = fetch(gw, "/bytes?n=5000", version="HTTP/1.0")
@@ -340,6 +351,10 @@ def test_disable_by_user_agent(gw):
     ("gzip_comp_level 10;", "value must be between 1 and 9"),
     ("gzip_http_version 2.0;", 'invalid value "2.0"'),
     ("gzip on; gzip off;", '"gzip" directive is duplicate'),
+    ("gzip_comp_level x;", '"gzip_comp_level" directive invalid number'),
+    ("gzip_min_length x;", '"gzip_min_length" directive invalid value'),
+    ("gzip_proxied any sometimes;", 'invalid value "sometimes"'),
+    ('gzip_disable "(";', 'pcre2_compile() failed: missing closing parenthesis in "("'),
 ])
 def test_config_errors_name_file_and_line(cli, tmp_path, line, message):
     conf = tmp_path / "bad.conf"
@@ -349,3 +364,17 @@ def test_config_errors_name_file_and_line(cli, tmp_path, line, message):
     assert r.returncode != 0
     assert "%s in %s:3" % (message, conf) in r.stderr
 
+
+
+@pytest.mark.parametrize("line,warning", [
+    ("gzip_types text/css TEXT/css;", 'duplicate MIME type "text/css"'),
+    ("gzip_types text/html;", 'duplicate MIME type "text/html"'),
+    ("gzip_proxied any any;", 'duplicate value "any"'),
+])
+def test_config_warnings(cli, tmp_path, line, warning):
+    conf = tmp_path / "warn.conf"
+    conf.write_text("events {}\nhttp {\n    %s\n}\n" % line)
+    r = cli("-t", "-p", str(tmp_path) + "/", "-c", str(conf))
+
+    assert r.returncode == 0, r.stderr
+    assert "[warn]" in r.stderr and "%s in %s:3" % (warning, conf) in r.stderr
