@@ -44,6 +44,7 @@ static gw_hconf_t *hconf_of(void *level)
             (*slot)->server_tokens = GW_CONF_UNSET_INT;
             (*slot)->underscores = GW_CONF_UNSET_INT;
             (*slot)->ignore_invalid = GW_CONF_UNSET_INT;
+            (*slot)->expires = GW_EXPIRES_UNSET;
         }
     }
     return *slot;
@@ -240,6 +241,37 @@ static int set_server_tokens(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, 
     return 0;
 }
 
+/* expires TIME | epoch | max | off (TIME may be negative; "modified" and "@" are not supported) */
+static int set_expires(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
+                       gw_conf_err_t *err)
+{
+    gw_hconf_t *hc = hconf_of(conf);
+    const char *v = n->args[n->nargs - 1];
+    uint64_t ms;
+
+    if (hc == NULL)
+        return gw_conf_error(err, n, "out of memory");
+    if (hc->expires != GW_EXPIRES_UNSET)
+        return gw_conf_error(err, n, "\"%s\" directive is duplicate", n->args[0]);
+    if (n->nargs == 3 || v[0] == '@')
+        return gw_conf_error(err, n, "\"expires %s\" is not supported yet", n->nargs == 3 ? n->args[1] : "@time");
+    if (strcmp(v, "off") == 0) {
+        hc->expires = GW_EXPIRES_OFF;
+    } else if (strcmp(v, "epoch") == 0) {
+        hc->expires = GW_EXPIRES_EPOCH;
+    } else if (strcmp(v, "max") == 0) {
+        hc->expires = GW_EXPIRES_MAX;
+    } else {
+        int neg = v[0] == '-';
+
+        if (gw_conf_parse_msec(v + neg, &ms) < 0)
+            return gw_conf_error(err, n, "invalid value \"%s\"", v);
+        hc->expires = GW_EXPIRES_TIME;
+        hc->expires_sec = (int64_t)(ms / 1000) * (neg ? -1 : 1);
+    }
+    return 0;
+}
+
 static int set_flag(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user, gw_conf_err_t *err)
 {
     gw_hconf_t *hc = hconf_of(conf);
@@ -330,6 +362,7 @@ static const gw_conf_cmd_t cmds[] = {
     {"proxy_redirect", HSL, GW_CONF_TAKE12, set_proxy_redirect, 0},
     {"add_header", HSL, GW_CONF_TAKE2 | GW_CONF_TAKE3, set_add_header, 0},
     {"server_tokens", HSL, GW_CONF_TAKE1, set_server_tokens, 0},
+    {"expires", HSL, GW_CONF_TAKE12, set_expires, 0},
     {"underscores_in_headers", HS, GW_CONF_FLAG, set_flag, HC(underscores)},
     {"ignore_invalid_headers", HS, GW_CONF_FLAG, set_flag, HC(ignore_invalid)},
     {NULL, 0, 0, NULL, 0},
@@ -357,6 +390,10 @@ static void merge(gw_hconf_t *c, const gw_hconf_t *p)
         c->underscores = p->underscores;
     if (c->ignore_invalid == GW_CONF_UNSET_INT)
         c->ignore_invalid = p->ignore_invalid;
+    if (c->expires == GW_EXPIRES_UNSET) {
+        c->expires = p->expires;
+        c->expires_sec = p->expires_sec;
+    }
 }
 
 static int push_up(gw_hconf_t *hc, const gw_hentry_t *e)
@@ -428,13 +465,16 @@ static int compile_response(gw_hconf_t *hc)
         if (!name_in(hc->pass, hc->hide->v[i].lc, hc->hide->v[i].len) &&
             name_add(&hc->rs_hide, hc->hide->v[i].lc, hc->hide->v[i].len) < 0)
             return -1;
+    if (hc->expires > GW_EXPIRES_OFF &&
+        (name_add(&hc->rs_expires, "expires", 7) < 0 || name_add(&hc->rs_expires, "cache-control", 13) < 0))
+        return -1;
     hc->pass_server = (uint8_t)name_in(hc->pass, "server", 6);
     hc->pass_date = (uint8_t)name_in(hc->pass, "date", 4);
     return 0;
 }
 
 static const gw_hconf_t defaults = {
-    .http_version = 1, .server_tokens = 1, .underscores = 0, .ignore_invalid = 1,
+    .http_version = 1, .server_tokens = 1, .underscores = 0, .ignore_invalid = 1, .expires = GW_EXPIRES_OFF,
 };
 
 /*
@@ -541,6 +581,7 @@ void gw_headers_conf_free(gw_hconf_t *hc)
     free(hc->up);
     names_free(&hc->up_skip);
     names_free(&hc->rs_hide);
+    names_free(&hc->rs_expires);
     free(hc);
 }
 

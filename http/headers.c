@@ -257,11 +257,6 @@ nomem:
 
 /* ---- the response head ---- */
 
-int gw_headers_pass_response(const gw_http_req_t *req, const gw_hdr_t *h)
-{
-    return !gw_hname_has(&gw_headers_conf(req)->rs_hide, req->out.buf, h);
-}
-
 /* nginx adds add_header's headers (without `always`) only to these. */
 static int add_header_status(unsigned status)
 {
@@ -274,21 +269,38 @@ static int add_header_status(unsigned status)
     }
 }
 
+int gw_headers_pass_response(const gw_http_req_t *req, const gw_hdr_t *h)
+{
+    const gw_hconf_t *hc = gw_headers_conf(req);
+
+    if (hc->rs_expires.n && add_header_status(req->status) && gw_hname_has(&hc->rs_expires, req->out.buf, h))
+        return 0; /* ours replace them */
+    return !gw_hname_has(&hc->rs_hide, req->out.buf, h);
+}
+
+/* An HTTP date (RFC 9110 5.6.7) into buf (64 bytes); its length (29 for years of 4 digits). */
+static size_t http_date(time_t t, char *buf)
+{
+    static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    return (size_t)snprintf(buf, 64, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
+                            months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
 /* "Date: ...\r\n" for now, formatted at most once a second per thread. */
 static const char *date_line(void)
 {
     static __thread time_t cached = -1;
-    static __thread char line[64];
-    static const char days[][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static __thread char line[80];
     time_t now = time(NULL);
-    struct tm tm;
 
     if (now != cached) {
-        gmtime_r(&now, &tm);
-        snprintf(line, sizeof(line), "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday], tm.tm_mday,
-                 months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        memcpy(line, "Date: ", 6);
+        memcpy(line + 6 + http_date(now, line + 6), "\r\n", 3);
         cached = now;
     }
     return line;
@@ -342,8 +354,30 @@ size_t gw_headers_response_added(const gw_http_req_t *req, unsigned status, char
     const gw_hconf_t *hc = gw_headers_conf(req);
     size_t at = 0;
 
+    if (hc->expires > GW_EXPIRES_OFF && add_header_status(status)) {
+        /* nginx's expires: Expires and Cache-Control, for the statuses add_header uses */
+        char line[160];
+        int n = 0;
+
+        if (hc->expires == GW_EXPIRES_MAX)
+            n = snprintf(line, sizeof(line), "Expires: Thu, 31 Dec 2037 23:55:55 GMT\r\n"
+                                             "Cache-Control: max-age=315360000\r\n");
+        else if (hc->expires == GW_EXPIRES_EPOCH)
+            n = snprintf(line, sizeof(line), "Expires: Thu, 01 Jan 1970 00:00:01 GMT\r\nCache-Control: no-cache\r\n");
+        if (n == 0) {
+            char date[64];
+
+            http_date(time(NULL) + hc->expires_sec, date);
+            if (hc->expires_sec < 0)
+                n = snprintf(line, sizeof(line), "Expires: %s\r\nCache-Control: no-cache\r\n", date);
+            else
+                n = snprintf(line, sizeof(line), "Expires: %s\r\nCache-Control: max-age=%lld\r\n", date,
+                             (long long)hc->expires_sec);
+        }
+        at = cput(out, cap, at, line, (size_t)n);
+    }
     if (hc->add == NULL)
-        return 0;
+        return at;
     for (uint32_t i = 0; i < hc->add->n; i++) {
         const gw_hentry_t *e = &hc->add->e[i];
         size_t v, n;

@@ -59,6 +59,9 @@ typedef struct gw_hlist {
     uint32_t n;
 } gw_hlist_t;
 
+/* expires: off (or unset), a time from now, epoch, max. */
+enum { GW_EXPIRES_UNSET = -1, GW_EXPIRES_OFF = 0, GW_EXPIRES_TIME, GW_EXPIRES_EPOCH, GW_EXPIRES_MAX };
+
 /* One proxy_redirect rule: a Location starting with `from` gets it replaced by `to`. */
 typedef struct gw_redirect {
     char *from;        /* NULL in a configured list: "default" (resolved per location) */
@@ -87,6 +90,8 @@ struct gw_hconf {
     int server_tokens;
     int underscores;       /* underscores_in_headers */
     int ignore_invalid;    /* ignore_invalid_headers */
+    int expires;           /* GW_EXPIRES_* */
+    int64_t expires_sec;   /* GW_EXPIRES_TIME: seconds from now, may be negative */
     uint8_t owns;          /* which of the four lists this level allocated (freed with it) */
 
     /* Compiled once merged (init_cycle). */
@@ -97,6 +102,7 @@ struct gw_hconf {
     gw_hname_set_t rs_hide; /* response headers not passed: nginx's defaults and proxy_hide_header, less pass */
     gw_redirect_t *rd;      /* proxy_redirect rules of a location, "default" resolved */
     uint32_t nrd;
+    gw_hname_set_t rs_expires; /* with expires: Expires and Cache-Control, replaced by ours */
     uint8_t pass_server;    /* the backend's Server / Date are passed, none of ours is added */
     uint8_t pass_date;
 };

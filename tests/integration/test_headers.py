@@ -588,3 +588,55 @@ def test_proxy_redirect(backends, gateway, path, location, expected):
 
     assert r.status == 302
     assert r.header_values("Location") == [expected.format(**fill)]
+
+
+# ---- expires ----
+
+EXPIRES = HEAD + """
+http {
+    server {
+        listen 127.0.0.1:{port};
+        expires 1h;
+        location / { proxy_pass http://127.0.0.1:{b0}; }
+        location /off/ { proxy_pass http://127.0.0.1:{b0}; expires off; }
+        location /epoch/ { proxy_pass http://127.0.0.1:{b0}; expires epoch; }
+        location /max/ { proxy_pass http://127.0.0.1:{b0}; expires max; }
+        location /neg/ { proxy_pass http://127.0.0.1:{b0}; expires -1; }
+        location /zero/ { proxy_pass http://127.0.0.1:{b0}; expires 0; }
+        location = /answer { return 200 "ok\\n"; }
+    }
+}"""
+
+
+def seconds_from_now(http_date):
+    import email.utils
+    import time
+    return email.utils.parsedate_to_datetime(http_date).timestamp() - time.time()
+
+
+@pytest.mark.parametrize("path, status, expires, cache_control", [
+    ("/x", 200, 3600, ["max-age=3600"]),
+    ("/x", 404, None, ["backend"]),                 # not a status expires applies to: the backend's stay
+    ("/off/x", 200, None, ["backend"]),
+    ("/epoch/x", 200, "Thu, 01 Jan 1970 00:00:01 GMT", ["no-cache"]),
+    ("/max/x", 200, "Thu, 31 Dec 2037 23:55:55 GMT", ["max-age=315360000"]),
+    ("/neg/x", 200, -1, ["no-cache"]),
+    ("/zero/x", 200, 0, ["max-age=0"]),
+    ("/answer", 200, 3600, ["max-age=3600"]),      # our own answers too
+], ids=["1h", "404", "off", "epoch", "max", "negative", "zero", "answer"])
+def test_expires(backends, gateway, path, status, expires, cache_control):
+    b0, = backends(1)
+    gw = gateway(EXPIRES, [b0])
+    b0.respond_as = respond(("Expires", "backend"), ("Cache-Control", "backend"), status=status)
+
+    r = gw.get(path)
+
+    assert r.status == status
+    assert r.header_values("Cache-Control") == cache_control
+    got = r.header_values("Expires")
+    if expires is None:
+        assert got == ["backend"]
+    elif isinstance(expires, str):
+        assert got == [expires]
+    else:
+        assert len(got) == 1 and abs(seconds_from_now(got[0]) - expires) < 5
