@@ -33,15 +33,14 @@ WHY = {
     "ssl_dhparam": "DHE key exchange: the gateway offers ECDHE only",
     "proxy_cache": "there is no response cache",
     "alias": "the gateway serves no static files (only error pages)",
-    "expires": "the gateway serves no static files",
 }
 
 UNSUPPORTED = {
     "000_paperclip": ["ssl_dhparam"],
     "001_pipelit": [],
-    "002_multi_backend": ["proxy_cache_path", "ssl_dhparam", "alias", "expires", "proxy_cache", "proxy_cache_valid",
+    "002_multi_backend": ["proxy_cache_path", "ssl_dhparam", "alias", "proxy_cache", "proxy_cache_valid",
                           "proxy_cache_valid", "proxy_cache_use_stale", "proxy_cache_lock"],
-    "003_self_hosting": ["proxy_cache_path", "ssl_dhparam", "proxy_cache", "proxy_cache_valid", "expires"],
+    "003_self_hosting": ["proxy_cache_path", "ssl_dhparam", "proxy_cache", "proxy_cache_valid"],
 }
 
 
