@@ -50,6 +50,18 @@ static void conn_free(gw_worker_t *w, gw_conn_t *c)
     }
 }
 
+void gw_conn_release_layers(gw_worker_t *w)
+{
+    for (uint32_t i = 0; w->conns && i < w->used_hwm; i++) {
+        gw_conn_t *c = &w->conns[i];
+
+        if ((c->flags & GW_CONN_USED) && c->layer && c->layer->release)
+            c->layer->release(w, c);
+        c->layer = NULL;
+        c->layer_data = NULL;
+    }
+}
+
 gw_conn_t *gw_conn_alloc(gw_worker_t *w, gw_wcycle_t *wc, int fd)
 {
     gw_conn_t *c = w->free;

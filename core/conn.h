@@ -95,4 +95,8 @@ void gw_conn_flush_all(gw_worker_t *w);
 void gw_conn_rearm_starved(gw_worker_t *w);
 void gw_conn_maybe_free(gw_worker_t *w, gw_conn_t *c);
 
+/* At worker exit, in its thread: let every connection's layer (TLS) free what it holds
+ * while the thread's own caches still exist; the sockets go with the table. */
+void gw_conn_release_layers(gw_worker_t *w);
+
 #endif

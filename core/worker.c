@@ -325,6 +325,7 @@ static void *worker_main(void *arg)
            w->stats.loops ? (double)w->stats.cqes / (double)w->stats.loops : 0.0,
            (unsigned long long)w->stats.accepted);
     cancel_everything(w);
+    gw_conn_release_layers(w);
     /* Tell the main thread we are gone (it waits for this, or for a signal). */
     gw_wcycle_free_all(w);
     notify(w, 'X');

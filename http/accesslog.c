@@ -437,9 +437,17 @@ static void format_line(line_t *l, const log_format_t *f, const gw_http_req_t *r
         l->p[l->len++] = '\n';
 }
 
+/* The line being built, per worker thread: grown once, reused for every request. */
+static _Thread_local line_t line;
+
+void gw_accesslog_thread_free(void)
+{
+    free(line.p);
+    line = (line_t){0};
+}
+
 void gw_accesslog_request(gw_worker_t *w, gw_http_req_t *req, unsigned status)
 {
-    static _Thread_local line_t line;
     const gw_http_lconf_t *lc = gw_exchange_lconf(req);
     const gw_alog_conf_t *ac;
 

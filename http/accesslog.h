@@ -22,4 +22,7 @@ int gw_vars_log_linked(void);
 /* The request is over with `status` (what the log shows): write its lines. */
 void gw_accesslog_request(gw_worker_t *w, gw_http_req_t *req, unsigned status);
 
+/* Free the calling worker thread's line buffer (its configurations are done with). */
+void gw_accesslog_thread_free(void);
+
 #endif

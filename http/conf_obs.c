@@ -91,12 +91,18 @@ static void free_cycle(gw_cycle_t *cy)
     gw_accesslog_free_cycle(cy);
 }
 
+static void exit_worker(gw_worker_t *w, struct gw_wcycle *wc)
+{
+    gw_accesslog_thread_free(); /* grown again by the next line, if any */
+}
+
 const gw_module_t gw_obs_module = {
     .name = "obs",
     .cmds = obs_cmds,
     .init_cycle = init_cycle,
     .free_cycle = free_cycle,
     .init_worker = gw_metrics_init_worker,
+    .exit_worker = exit_worker,
 };
 
 /* ---- a location answering itself ---- */

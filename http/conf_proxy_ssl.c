@@ -295,6 +295,7 @@ static void free_cycle(gw_cycle_t *cy)
 static void exit_worker(gw_worker_t *w, struct gw_wcycle *wc)
 {
     gw_tls_proxy_thread_exit();
+    gw_tls_thread_exit();
 }
 
 const gw_module_t gw_http_proxy_ssl_module = {

@@ -366,10 +366,16 @@ static int init_worker(gw_worker_t *w, struct gw_wcycle *wc)
     return 0;
 }
 
+static void exit_worker(gw_worker_t *w, struct gw_wcycle *wc)
+{
+    gw_tls_thread_exit(); /* a cache: the next handshake refills it */
+}
+
 const gw_module_t gw_http_tls_module = {
     .name = "http_ssl",
     .cmds = tls_cmds,
     .init_cycle = init_cycle,
     .free_cycle = free_cycle,
     .init_worker = init_worker,
+    .exit_worker = exit_worker,
 };

@@ -118,8 +118,9 @@ int gw_msg_field_done(gw_msg_t *m)
 
     h->name_len = m->len - h->name;
     h->value = m->len; /* a value may be empty: llhttp then calls no on_header_value */
-    h->id = classify(m->buf + h->name, h->name_len);
-    h->hash = gw_hdr_hash(m->buf + h->name, h->name_len);
+    /* an empty first name leaves buf unallocated: no arithmetic on NULL */
+    h->id = classify(m->buf ? m->buf + h->name : "", h->name_len);
+    h->hash = gw_hdr_hash(m->buf ? m->buf + h->name : "", h->name_len);
     h->flags = 0;
     for (uint32_t i = 0; i < h->name_len; i++) {
         unsigned char c = (unsigned char)m->buf[h->name + i];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include "core/conf.h"
 #include "internal.h"
@@ -125,4 +126,10 @@ void gw_tls_conf_free(gw_tls_conf_t *conf)
     if (conf->ctx)
         wolfSSL_CTX_free(conf->ctx);
     conf->ctx = NULL;
+}
+
+/* wolfSSL (built with FP_ECC) caches ECC points per thread; each worker frees its own. */
+void gw_tls_thread_exit(void)
+{
+    wc_ecc_fp_free();
 }

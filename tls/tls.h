@@ -49,6 +49,8 @@ int gw_tls_proxy_build(gw_tls_proxy_conf_t *conf, const gw_conf_node_t *where, g
 void gw_tls_proxy_free(gw_tls_proxy_conf_t *conf);
 /* A worker lets go of the upstream sessions it kept (proxy_ssl_session_reuse). */
 void gw_tls_proxy_thread_exit(void);
+/* Free what wolfSSL keeps per thread (the ECC point cache); a worker calls it when done with a configuration. */
+void gw_tls_thread_exit(void);
 
 /*
  * Start TLS on a freshly connected upstream connection c (its owner's ops
