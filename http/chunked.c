@@ -58,6 +58,12 @@ static int text(unsigned char ch)
     return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
 }
 
+static int bad(gw_chunked_t *c, uint32_t i)
+{
+    c->bad = i;
+    return GW_CHUNKED_BAD;
+}
+
 int gw_chunked_scan(gw_chunked_t *c, const char *p, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -67,14 +73,14 @@ int gw_chunked_scan(gw_chunked_t *c, const char *p, uint32_t n)
         switch (c->state) {
         case S_SIZE0:
             if ((h = hexval(ch)) < 0)
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             c->left = (uint64_t)h;
             c->state = S_SIZE;
             break;
         case S_SIZE:
             if ((h = hexval(ch)) >= 0) {
                 if (c->left >> 59)
-                    return GW_CHUNKED_BAD; /* would pass 2^63 */
+                    return bad(c, i); /* would pass 2^63 */
                 c->left = c->left * 16 + (uint64_t)h;
             } else if (ch == ' ' || ch == '\t') {
                 c->state = S_SIZE_WS;
@@ -84,7 +90,7 @@ int gw_chunked_scan(gw_chunked_t *c, const char *p, uint32_t n)
             } else if (ch == '\r') {
                 c->state = S_SIZE_LF;
             } else {
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             }
             break;
         case S_SIZE_WS:
@@ -92,18 +98,18 @@ int gw_chunked_scan(gw_chunked_t *c, const char *p, uint32_t n)
                 c->state = S_EXT;
                 c->run = 0;
             } else if (ch != ' ' && ch != '\t') {
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             }
             break;
         case S_EXT:
             if (ch == '\r')
                 c->state = S_SIZE_LF;
             else if (!text(ch) || ++c->run > GW_CHUNKED_MAX_LINE)
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             break;
         case S_SIZE_LF:
             if (ch != '\n')
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             c->state = c->left ? S_DATA : S_TRAILER;
             break;
         case S_DATA: {
@@ -117,12 +123,12 @@ int gw_chunked_scan(gw_chunked_t *c, const char *p, uint32_t n)
         }
         case S_DATA_CR:
             if (ch != '\r')
-                return GW_CHUNKED_BAD; /* chunk data longer than declared */
+                return bad(c, i); /* chunk data longer than declared */
             c->state = S_DATA_LF;
             break;
         case S_DATA_LF:
             if (ch != '\n')
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             c->state = S_SIZE0;
             break;
         case S_TRAILER:
@@ -132,33 +138,33 @@ int gw_chunked_scan(gw_chunked_t *c, const char *p, uint32_t n)
                 c->state = S_TR_NAME;
                 c->run = 1;
             } else {
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             }
             break;
         case S_TR_NAME:
             if (ch == ':')
                 c->state = S_TR_VALUE;
             else if (!tchar(ch) || ++c->run > GW_CHUNKED_MAX_LINE)
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             break;
         case S_TR_VALUE:
             if (ch == '\r')
                 c->state = S_TR_LF;
             else if (!text(ch) || ++c->run > GW_CHUNKED_MAX_LINE)
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             break;
         case S_TR_LF:
             if (ch != '\n')
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             c->state = S_TRAILER;
             break;
         case S_END_LF:
             if (ch != '\n')
-                return GW_CHUNKED_BAD;
+                return bad(c, i);
             c->state = S_DONE;
             return (int)(i + 1);
         default: /* S_DONE: nothing may follow within this body */
-            return GW_CHUNKED_BAD;
+            return bad(c, i);
         }
     }
     return GW_CHUNKED_MORE;

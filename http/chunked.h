@@ -9,6 +9,7 @@
 
 typedef struct gw_chunked {
     uint64_t left; /* chunk-data bytes still to come in the current chunk */
+    uint32_t bad;  /* after GW_CHUNKED_BAD: the offset of the refused byte in that call */
     uint16_t run;  /* bytes in the current extension or trailer line (bounded) */
     uint8_t state; /* private */
 } gw_chunked_t;
@@ -29,7 +30,8 @@ static inline void gw_chunked_init(gw_chunked_t *c)
  * Scan the next n bytes of the body. Returns the number of bytes up to and
  * including the end of the chunked body when it ends within them,
  * GW_CHUNKED_MORE when all n were taken and the body goes on, or
- * GW_CHUNKED_BAD at the first byte the grammar does not allow.
+ * GW_CHUNKED_BAD at the first byte the grammar does not allow (its offset
+ * in c->bad).
  */
 int gw_chunked_scan(gw_chunked_t *c, const char *p, uint32_t n);
 

@@ -290,26 +290,32 @@ int gw_request_parse_head(gw_http_req_t *req, const char *p, uint32_t n, uint32_
 
 int gw_request_parse_body(gw_http_req_t *req, const char *p, uint32_t n, uint32_t *used)
 {
+    int chunked = (req->rq.flags & F_CHUNKED) != 0, end = 0;
+    uint32_t upto = n;
     llhttp_errno_t e;
 
+    /* A chunked body is forwarded as is: the strict reading (chunked.c) must
+     * end exactly where llhttp's does. It goes first, and llhttp only reads
+     * up to the first byte it refuses, so whichever of the two objects first
+     * in the stream decides the answer, however the bytes were cut. */
+    if (chunked) {
+        end = gw_chunked_scan(&req->chunked, p, n);
+        if (end == GW_CHUNKED_BAD)
+            upto = req->chunked.bad;
+    }
     req->pause = GW_PAUSE_NONE;
     piece_start(req, p); /* trailers come through on_header_value too */
-    e = llhttp_execute(&req->rq, p, n);
+    e = llhttp_execute(&req->rq, p, upto);
     if (e == HPE_OK) {
-        *used = n;
+        *used = upto;
     } else if (e == HPE_PAUSED && req->pause == GW_PAUSE_DONE) {
         *used = (uint32_t)(llhttp_get_error_pos(&req->rq) - p);
     } else {
         return gw_request_parse_error(req, e);
     }
     piece_end(req, p, *used);
-    if (req->rq.flags & F_CHUNKED) {
-        /* Forwarded as is: the strict reading must end exactly where llhttp's does (chunked.c). */
-        int end = gw_chunked_scan(&req->chunked, p, *used);
-
-        if (e == HPE_OK ? end != GW_CHUNKED_MORE : end != (int)*used)
-            return 400;
-    }
+    if (chunked && (end == GW_CHUNKED_BAD || (e == HPE_OK ? end != GW_CHUNKED_MORE : end != (int)*used)))
+        return 400;
     return e == HPE_OK ? GW_AGAIN : 0;
 }
 
