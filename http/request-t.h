@@ -116,6 +116,7 @@ typedef struct gw_http_req {
     unsigned conn_close : 1;    /* the request said Connection: close */
     unsigned head_lf : 1;       /* the head bytes seen so far end with LF (obs-fold check) */
     unsigned in_body : 1;       /* the head is complete: header fields now are trailers */
+    unsigned too_many_fields : 1; /* a field past the limit began: 431 once its name is complete */
     unsigned internal_uri : 1;  /* error_page moved the request to uri (+ its query): proxied as that */
     unsigned error_page : 1;    /* an error_page was applied: no second one (nginx's recursive_error_pages off) */
     unsigned up_conn_close : 1; /* the head sent upstream says Connection: close: never pool it */

@@ -79,8 +79,17 @@ static int on_version_complete(llhttp_t *p)
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     gw_http_req_t *req = req_of(p);
+    int r = gw_msg_field(&req->in, at, n);
 
-    return msg_result(req, gw_msg_field(&req->in, at, n), 431);
+    /* One field too many: answered once the name is complete, not here.
+     * llhttp calls this as each piece of a name arrives, so failing here
+     * would answer 431 or 400 (a bad byte later in the same name) depending
+     * on how the bytes were cut. */
+    if (r == GW_MSG_TOO_LARGE && req->in.n == GW_MSG_MAX_HEADERS) {
+        req->too_many_fields = 1;
+        return 0;
+    }
+    return msg_result(req, r, 431);
 }
 
 static int is_tchar(unsigned char c)
@@ -94,6 +103,8 @@ static int on_header_field_complete(llhttp_t *p)
     gw_http_req_t *req = req_of(p);
     gw_hdr_t *h;
 
+    if (req->too_many_fields)
+        return fail(req, 431);
     gw_msg_field_done(&req->in);
     h = gw_msg_last(&req->in);
     /* A field name is a token (RFC 9110 5.1); llhttp lets whitespace before
