@@ -200,7 +200,17 @@ gw_listen_t *gw_cycle_listen(gw_cycle_t *cy, const gw_addr_t *addr, int backlog,
     return l;
 }
 
-static int open_listener(const gw_listen_t *l, char *msg, size_t size)
+static int start_listening(const gw_listen_t *l, int fd, char *msg, size_t size)
+{
+    if (listen(fd, l->backlog) < 0) {
+        snprintf(msg, size, "listen() to %s failed (%d: %s)", l->text, errno, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A bound socket; listening too when `listening` (see gw_cycle_bind for when not). */
+static int open_listener(const gw_listen_t *l, int listening, char *msg, size_t size)
 {
     int one = 1;
     int fd = socket(l->addr.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -222,8 +232,7 @@ static int open_listener(const gw_listen_t *l, char *msg, size_t size)
         close(fd);
         return -1;
     }
-    if (listen(fd, l->backlog) < 0) {
-        snprintf(msg, size, "listen() to %s failed (%d: %s)", l->text, errno, strerror(errno));
+    if (listening && start_listening(l, fd, msg, size) < 0) {
         close(fd);
         return -1;
     }
@@ -263,7 +272,7 @@ int gw_cycle_bind_reload(gw_cycle_t *next, gw_cycle_t *cur, int workers, char *m
         for (int k = 0; k < workers; k++)
             l->fds[k] = -1;
         for (int k = 0; k < workers; k++)
-            if ((l->fds[k] = open_listener(l, msg, size)) < 0)
+            if ((l->fds[k] = open_listener(l, 1, msg, size)) < 0)
                 goto fail;
     }
     for (uint32_t i = 0; i < next->nlistens; i++) {
@@ -298,8 +307,17 @@ int gw_cycle_bind(gw_cycle_t *cy, int workers, char *msg, size_t size)
         for (int k = 0; k < workers; k++)
             l->fds[k] = -1;
         for (int k = 0; k < workers; k++)
-            if ((l->fds[k] = open_listener(l, msg, size)) < 0)
+            if ((l->fds[k] = open_listener(l, 0, msg, size)) < 0)
                 return -1;
     }
+    return 0;
+}
+
+int gw_cycle_start_listening(gw_cycle_t *cy, int workers, char *msg, size_t size)
+{
+    for (uint32_t i = 0; i < cy->nlistens; i++)
+        for (int k = 0; k < workers; k++)
+            if (start_listening(&cy->listens[i], cy->listens[i].fds[k], msg, size) < 0)
+                return -1;
     return 0;
 }

@@ -28,8 +28,13 @@ char *gw_cycle_path(const gw_cycle_t *cy, const char *path);
  */
 gw_listen_t *gw_cycle_listen(gw_cycle_t *cy, const gw_addr_t *addr, int backlog, const char *file, uint32_t line);
 
-/* Create, bind and listen one SO_REUSEPORT socket per worker for every listen. 0, or -1 with msg. */
+/*
+ * Create and bind one SO_REUSEPORT socket per worker for every listen. 0, or -1 with msg.
+ * They do not listen yet: gw_cycle_start_listening, once the pid file is written and
+ * signals are handled, so that a port accepting means `-s ...` works.
+ */
 int gw_cycle_bind(gw_cycle_t *cy, int workers, char *msg, size_t size);
+int gw_cycle_start_listening(gw_cycle_t *cy, int workers, char *msg, size_t size);
 
 /*
  * Sockets for a configuration replacing `cur`: addresses both listen on take

@@ -358,6 +358,20 @@ static int start(gw_cycle_t **cyp, const options_t *o, const char *text)
         return 1;
     }
     raise_nofile(cy);
+    /* Signals go to the main thread only: block them before any worker exists
+     * (threads inherit the mask) and read them from a signalfd. Blocked before
+     * the pid file exists, so a `-s reopen` or `-s stop` right after start is
+     * kept for the signalfd instead of killing us by its default action. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
     if (gw_cycle_bind(cy, cy->workers, msg, sizeof(msg)) < 0) {
         fprintf(stderr, "gateway: [emerg] %s\n", msg);
         gw_log(GW_LOG_EMERG, "%s", msg);
@@ -375,21 +389,17 @@ static int start(gw_cycle_t **cyp, const options_t *o, const char *text)
         return 1;
     }
 
-    /* Signals go to the main thread only: block them before any worker exists
-     * (threads inherit the mask) and read them from a signalfd. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
-    sigaddset(&set, SIGWINCH);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
     sfd = signalfd(-1, &set, SFD_CLOEXEC);
     if (sfd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
         gw_log(GW_LOG_EMERG, "signalfd()/pipe() failed (%d: %s)", errno, strerror(errno));
+        return 1;
+    }
+    /* Only now do the ports accept: whoever sees one accept finds the pid file. */
+    if (gw_cycle_start_listening(cy, cy->workers, msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "gateway: [emerg] %s\n", msg);
+        gw_log(GW_LOG_EMERG, "%s", msg);
+        if (cy->pid_path)
+            unlink(cy->pid_path);
         return 1;
     }
 
