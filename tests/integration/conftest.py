@@ -12,6 +12,7 @@ nginx) are skipped.
 """
 
 import os
+import random
 import re
 import signal
 import socket
@@ -71,11 +72,49 @@ def _hard_timeout():
     signal.signal(signal.SIGALRM, old)
 
 
+def _ephemeral_low():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out = set()
+_port_rng = random.Random()
+
+
+def _bindable(port):
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("0.0.0.0", port))
+        return True
+    except OSError:
+        return False
+
+
 def free_port():
-    """A TCP port nothing uses right now on any address (so a wildcard listen can bind it too)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
+    """A TCP port nothing uses right now on any address (so a wildcard listen can bind it too).
+
+    Never the same port twice in a session: a port handed out is often bound only
+    later (a gateway started after two ports were picked), so the kernel would
+    happily pick it again meanwhile. And taken below the ephemeral range when
+    there is room: a port from that range can become the source port of any
+    outgoing connection (a client's, the gateway's to a backend) before the
+    gateway binds it, and the gateway then fails with EADDRINUSE."""
+    low = _ephemeral_low()
+    if low > 11000:
+        for _ in range(1000):
+            port = _port_rng.randrange(10000, low)
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("0.0.0.0", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def port_accepts(port, host="127.0.0.1"):
