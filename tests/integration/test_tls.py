@@ -307,18 +307,23 @@ def test_missing_certificate_for_ssl_listen(cli, tmp_path):
 
 def test_stalled_handshake_times_out_alone(gateway, backends, certs):
     gw = start(gateway, backends, certs, http_extra="client_header_timeout 1s;")
-    stalled = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    stalled = socket.create_connection(("127.0.0.1", gw.port), timeout=30)
     stalled.sendall(b"\x16\x03\x01\x02\x00\x01")   # the start of a ClientHello, then nothing
-    silent = socket.create_connection(("127.0.0.1", gw.port), timeout=10)   # sends nothing at all
+    silent = socket.create_connection(("127.0.0.1", gw.port), timeout=30)   # sends nothing at all
     try:
         # Others are served meanwhile.
         for _ in range(3):
             with tls_conn(gw.port) as s:
                 assert get(s, "/")[0] == "HTTP/1.1 200 OK"
-        start_t = time.monotonic()
-        assert stalled.recv(100) == b""      # closed by the gateway
-        assert silent.recv(100) == b""
-        assert time.monotonic() - start_t < 8
+        # Closed by the gateway after client_header_timeout (1 s), not the default 60 s: the
+        # 30 s bound leaves a loaded machine room without timing anything. A reset (data
+        # the gateway never read) is a close by the gateway too.
+        for s in (stalled, silent):
+            s.settimeout(30)
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
     finally:
         stalled.close()
         silent.close()
@@ -447,7 +452,7 @@ def test_handshake_failure_logged(gateway, backends, certs):
         tls_conn(gw.port, version=ssl.TLSVersion.TLSv1_2).close()
     with tls_conn(gw.port) as s:
         assert get(s, "/")[0] == "HTTP/1.1 200 OK"
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 30      # a bound for a loaded machine, not a timing
     while "SSL_do_handshake() failed" not in gw.stderr() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "SSL_do_handshake() failed" in gw.stderr()
@@ -614,7 +619,7 @@ def test_handshakes_counted_in_metrics(gateway, backends, certs):
         found = dict(re.findall(r'^(gateway_tls_handshake\S*) (\d+)$', text, re.M))
         return found
 
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30      # a bound for a loaded machine, not a timing
     while True:
         m = counters()
         if m.get("gateway_tls_handshake_failures_total") == "2" or time.monotonic() > deadline:
