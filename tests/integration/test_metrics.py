@@ -207,15 +207,17 @@ def test_real_prometheus_sees_exactly_the_requests_sent(gateway, backends, tmp_p
         for _ in range(sent):
             with gw.conn() as c:
                 assert c.get("/").status == 200
-        expr = 'sum(gateway_http_requests_total{server="app.example"})'
+        exprs = ('sum(gateway_http_requests_total{server="app.example"})',
+                 'sum(gateway_upstream_requests_total{upstream="app",code="2xx"})')
 
+        # Both counters from the same wait: a later query on its own can land after a scrape
+        # that timed out on a loaded machine, when Prometheus has marked the series stale.
         def exact():
-            r = query(expr)
-            return r if r and float(r[0]["value"][1]) == sent else None
-        result = wait_for("the counter at %d" % sent, exact, 30)
-        assert float(result[0]["value"][1]) == sent
-        seen = query('sum(gateway_upstream_requests_total{upstream="app",code="2xx"})')
-        assert float(seen[0]["value"][1]) == sent == b[0].requests_seen + b[1].requests_seen
+            rs = [query(e) for e in exprs]
+            return rs if all(r and float(r[0]["value"][1]) == sent for r in rs) else None
+        result = wait_for("both counters at %d" % sent, exact, 60)
+        assert [float(r[0]["value"][1]) for r in result] == [sent, sent]
+        assert sent == b[0].requests_seen + b[1].requests_seen
     finally:
         prom.terminate()
         try:
