@@ -58,8 +58,16 @@ static int has_body(const gw_http_req_t *req)
 /* Has anything of this request reached the current upstream's socket? */
 static int request_sent(const gw_http_req_t *req)
 {
-    /* Over TLS the head leaves c->out as soon as it is made into records. */
-    return req->up_sent || (req->up && ((req->up->flags & GW_CONN_SENDING) || gw_tls_encoded(req->up)));
+    const gw_conn_t *up = req->up;
+
+    if (req->up_sent)
+        return 1;
+    if (up == NULL)
+        return 0;
+    /* up_sent waits for the queue to drain: a short send (or a failed one,
+     * which drops the queue) shows only as bytes gone from c->out. Over TLS
+     * the head leaves c->out as soon as it is made into records. */
+    return (up->flags & GW_CONN_SENDING) || up->queued - up->out.bytes != req->up_mark || gw_tls_encoded(up);
 }
 
 /*
@@ -145,6 +153,7 @@ static int attach(gw_worker_t *w, gw_http_req_t *req, int allow_pool, gw_segq_t 
     }
     req->up = up;
     req->up_sent = 0;
+    req->up_mark = up->queued - up->out.bytes; /* what leaves c->out from here on is this request's */
     up->requests++;
     gw_obs_attempt_begin(req, req->up_reused);
     gw_response_parser_init(req);

@@ -85,6 +85,7 @@ typedef struct gw_http_req {
 
     uint64_t start_us;   /* when the request's first byte arrived (w->now_us) */
     uint64_t body_bytes; /* request body bytes so far (decoded) */
+    uint64_t up_mark;    /* req->up's queued - out.bytes when this request was queued on it (proxy.c) */
     uint32_t cur_bid;    /* buffer being parsed: on_body slices point into it */
     uint16_t status;     /* response status, or the error being answered */
     uint16_t err_status; /* set by a parser callback to abort with this status */
