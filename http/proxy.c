@@ -393,14 +393,15 @@ static void feed_response(gw_worker_t *w, gw_http_req_t *req, const char *p, uin
 
         req->pause = GW_PAUSE_NONE;
         e = llhttp_execute(&req->rs, p, n);
-        if (e == HPE_OK)
-            return;
-        if (e != HPE_PAUSED || req->pause != GW_PAUSE_HEADERS) {
+        used = e == HPE_OK ? n : (uint32_t)(llhttp_get_error_pos(&req->rs) - p);
+        if ((e != HPE_OK && (e != HPE_PAUSED || req->pause != GW_PAUSE_HEADERS)) ||
+            gw_response_check_head(req, p, used) < 0) {
             upstream_error(w, req, GW_FT_INVALID_HEADER, 502,
                            "upstream sent invalid header while reading response header from upstream", 0);
             return;
         }
-        used = (uint32_t)(llhttp_get_error_pos(&req->rs) - p);
+        if (e == HPE_OK)
+            return;
         llhttp_resume(&req->rs);
         if (req->status == 101) {
             gw_tunnel_start(w, req, p + used, n - used, bid);

@@ -96,6 +96,7 @@ typedef struct gw_http_req {
     uint8_t host_count;
     uint8_t te_count;
     uint8_t tries;       /* upstream attempts so far (proxy_next_upstream_tries) */
+    uint8_t rs_line;     /* where gw_response_check_head is in a response head line (GW_RS_LINE_*) */
 
     unsigned keepalive : 1;     /* the client connection may carry another request */
     unsigned delayed : 1;       /* limit_req holds it: the client timer ends the wait */
@@ -138,6 +139,7 @@ typedef struct gw_http_req {
 } gw_http_req_t;
 
 /* Queue limits for backpressure: stop reading a side whose peer has this much unsent. */
+enum { GW_RS_LINE_STATUS, GW_RS_LINE_START, GW_RS_LINE_NAME }; /* rs_line: in a value (or status line), at a line's start, in a name */
 #define GW_QUEUE_HIGH (256 * 1024)
 #define GW_QUEUE_LOW (64 * 1024)
 

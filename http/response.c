@@ -177,9 +177,50 @@ void gw_response_parser_init(gw_http_req_t *req)
         settings.on_message_complete = on_message_complete;
     }
     llhttp_init(&req->rs, HTTP_RESPONSE, &settings);
+    /* Backends (CGI, busybox httpd) end head lines with a bare LF; nginx
+     * takes them. llhttp 8 takes one only in its lenient header mode, which
+     * also lets whitespace before a colon through: gw_response_check_head
+     * keeps that (and a head line starting with whitespace) a 502, as nginx
+     * has it. The request side stays strict. */
+    llhttp_set_lenient_headers(&req->rs, 1);
     req->rs.data = req;
+    req->rs_line = GW_RS_LINE_STATUS;
     gw_msg_reset(&req->out);
     gw_chunked_init(&req->rs_chunked);
+}
+
+int gw_response_check_head(gw_http_req_t *req, const char *p, uint32_t n)
+{
+    uint8_t st = req->rs_line;
+
+    for (uint32_t i = 0; i < n; i++) {
+        char c = p[i];
+
+        switch (st) {
+        case GW_RS_LINE_STATUS: /* a status line, or a header's value: up to the LF */
+            if (c == '\n')
+                st = GW_RS_LINE_START;
+            break;
+        case GW_RS_LINE_START:
+            if (c == '\n')
+                st = GW_RS_LINE_STATUS; /* the blank line: a final head's body, or the head after a 1xx */
+            else if (c == ' ' || c == '\t')
+                return -1; /* obs-fold (or space after the status line) */
+            else if (c != '\r')
+                st = c == ':' ? GW_RS_LINE_STATUS : GW_RS_LINE_NAME;
+            break;
+        default: /* GW_RS_LINE_NAME */
+            if (c == ':')
+                st = GW_RS_LINE_STATUS;
+            else if (c == ' ' || c == '\t')
+                return -1; /* "Name : value": a lenient llhttp would take "Name" */
+            else if (c == '\n')
+                st = GW_RS_LINE_START;
+            break;
+        }
+    }
+    req->rs_line = st;
+    return 0;
 }
 
 int gw_response_check_framing(gw_http_req_t *req, const char *p, uint32_t n, int done)
