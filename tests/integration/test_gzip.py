@@ -139,6 +139,12 @@ def test_a_slow_stream_is_not_held_back(gw):
         assert got == data(3000, 2)[:1000]
 
 
+def sanitized(pid):
+    """An ASan build keeps freed blocks in quarantine: its RSS says nothing about what is held."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
@@ -168,7 +174,7 @@ def test_a_reader_that_stops_holds_the_backend_back(gw):
 
     assert compressed(r) and d.eof
     assert (total[0], h.hexdigest()) == (n, deterministic_sha256(n, 9))
-    if not NGINX:
+    if not NGINX and not sanitized(gw.pid):
         assert grown < 12 * 1024, "the gateway grew by %d KiB while the client read nothing" % grown
 
 
