@@ -35,7 +35,7 @@ class Nginx:
             self.proc = subprocess.Popen(
                 [NGINX_BIN, "-p", str(self.prefix), "-c", str(self.conf), "-e", str(self.prefix / "error.log")],
                 cwd=str(self.prefix), stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30      # a bound for a loaded machine
         while not port_accepts(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()

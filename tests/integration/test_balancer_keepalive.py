@@ -35,7 +35,7 @@ http {
 """ % (upstream, location)
 
 
-def wait_until(pred, timeout=3.0):
+def wait_until(pred, timeout=30.0):     # a bound for a loaded machine; it returns as soon as pred holds
     deadline = time.monotonic() + timeout
     while not pred():
         assert time.monotonic() < deadline, "condition not met in %.1f s" % timeout
@@ -109,7 +109,7 @@ def test_keepalive_timeout_closes_an_idle_pooled_connection(backends, gateway):
     requests_over(gw, 3, conns=1)
     done = time.monotonic()
     assert b0.connections_open == 1
-    wait_until(lambda: b0.connections_open == 0, timeout=3)
+    wait_until(lambda: b0.connections_open == 0)
 
     assert time.monotonic() - done >= 0.3
     requests_over(gw, 3, conns=1)

@@ -240,7 +240,7 @@ def test_reload_keeps_process_counters_and_restarts_per_server_ones(gateway, bac
     def switched():
         s = parse_samples(http_get(mport, "/metrics")[2])
         return sample(s, "gateway_http_requests_total", server="app.example", code="2xx") == 0
-    wait_for("the reload", lambda: switched() or None, 10)
+    wait_for("the reload", lambda: switched() or None, 30)
     send(gw, 2)
     s = parse_samples(http_get(mport, "/metrics")[2])
     assert sample(s, "gateway_http_requests_total", server="app.example", code="2xx") == 2
