@@ -102,7 +102,7 @@ def test_the_backup_takes_over_when_every_primary_is_down_and_gives_back_after_r
     # Once fail_timeout is over (nginx counts it in whole seconds: 1 to 2 s),
     # a primary gets its trial request, and then the backup is idle again.
     while p0_again.requests_seen + p1_again.requests_seen == 0:
-        assert time.monotonic() - down_at < 3, "the primaries never got a request back"
+        assert time.monotonic() - down_at < 30, "the primaries never got a request back"   # a bound, not a timing
         who_answers(gw, 1)
         time.sleep(0.02)
     assert time.monotonic() - down_at >= 1.0
@@ -183,13 +183,14 @@ def test_max_conns_reached_everywhere_gives_502(backends, gateway):
         server 127.0.0.1:{b0} max_conns=1;
         server 127.0.0.1:{b1} max_conns=1;"""), [b0, b1], workers=1)
 
-    held = [InFlight(gw, "/delay?ms=1000"), InFlight(gw, "/delay?ms=1000")]
+    held = [InFlight(gw, "/delay?ms=3000"), InFlight(gw, "/delay?ms=3000")]
     wait_until(lambda: b0.requests_seen == 1 and b1.requests_seen == 1)
 
-    started = time.monotonic()
     r = gw.get("/")
     assert r.status == 502
-    assert time.monotonic() - started < 0.5     # at once, not after the slow ones
+    # At once, not after the slow ones: they are still being served (no timing: a loaded
+    # machine can take a while, the slow ones take 3 s).
+    assert [h.response for h in held] == [None, None]
     assert "no live upstreams" in gw.stderr()
 
     assert [h.wait().status for h in held] == [200, 200]
