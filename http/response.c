@@ -86,10 +86,13 @@ static int on_header_value_complete(llhttp_t *p)
     gw_msg_value_done(&req->out);
     h = gw_msg_last(&req->out);
     for (uint32_t i = 0; i < h->value_len; i++) {
-        char c = req->out.buf[h->value + i];
+        unsigned char c = (unsigned char)req->out.buf[h->value + i];
 
-        if (c == '\r' || c == '\n' || c == '\0')
-            return fail(req); /* never pass a header split on to the client */
+        /* Never pass a header split on to the client; nor other control
+         * characters, which llhttp's lenient mode (see gw_response_parser_init)
+         * lets into a value: the client's parser may be strict. */
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return fail(req);
     }
     if (h->id == GW_H_TRANSFER_ENCODING) {
         /* Only "chunked", once, as nginx: the header is hop-by-hop and

@@ -123,6 +123,11 @@ static void run(const uint8_t *data, size_t size, unsigned step, uint8_t shape, 
 
         req->pause = GW_PAUSE_NONE;
         e = llhttp_execute(&req->rs, piece, n);
+        /* proxy.c's own check of the head bytes llhttp took (whitespace a lenient llhttp lets by) */
+        if ((e == HPE_OK || (e == HPE_PAUSED && req->pause == GW_PAUSE_HEADERS)) &&
+            gw_response_check_head(req, piece, e == HPE_OK ? (uint32_t)n
+                                                           : (uint32_t)(llhttp_get_error_pos(&req->rs) - piece)) < 0)
+            e = HPE_USER;
         if (e == HPE_PAUSED && req->pause == GW_PAUSE_HEADERS) {
             o->state = 1;
             o->head_used = at + (size_t)(llhttp_get_error_pos(&req->rs) - piece);
