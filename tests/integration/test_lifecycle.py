@@ -38,16 +38,17 @@ def test_sigquit_finishes_the_request_in_flight_then_exits_0(backends, gateway):
     gw = gateway(ONE_BACKEND, [b0])
 
     with gw.conn() as c:
-        c.send_request("GET", "/delay?ms=1500")
+        c.send_request("GET", "/delay?ms=5000")
         assert b0.wait_for_requests(1, timeout=10)          # the request is at the backend
 
         gw.signal(signal.SIGQUIT)
-        refusing = wait_until(lambda: not port_accepts(gw.port), timeout=1.0)
+        # while that request is still in flight (it takes 5 s), new connections are refused
+        refusing = wait_until(lambda: not port_accepts(gw.port), timeout=4.0)
         r = c.read_response()
 
     assert refusing, "new connections were still accepted after SIGQUIT"
     assert r.status == 200
-    assert r.body == b"delayed 1500 ms\n"
+    assert r.body == b"delayed 5000 ms\n"
     assert gw.wait(timeout=5) == 0
 
 
