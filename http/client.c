@@ -296,22 +296,26 @@ static void client_on_eof(gw_worker_t *w, gw_conn_t *c, int err)
     gw_exchange_abort(w, req);
 }
 
+/* limit_req's wait is over: go on where head_complete stopped, then with the bytes that waited. */
+static void limit_req_resume(gw_worker_t *w, gw_http_req_t *req)
+{
+    gw_conn_t *c = req->client;
+
+    req->delayed = 0;
+    gw_conn_timer_off(w, c);
+    if (proceed(w, req) < 0)
+        return;
+    if (req->client_paused && !gw_conn_is_closing(c)) {
+        req->client_paused = 0;
+        gw_conn_recv_start(w, c);
+    }
+    gw_client_process(w, req);
+}
+
 static void client_on_send_error(gw_worker_t *w, gw_conn_t *c, int err)
 {
     gw_http_req_t *req = c->data;
 
-    if (req && req->delayed) { /* limit_req's wait is over */
-        req->delayed = 0;
-        gw_conn_timer_off(w, c);
-        if (proceed(w, req) < 0)
-            return;
-        if (req->client_paused && !gw_conn_is_closing(c)) {
-            req->client_paused = 0;
-            gw_conn_recv_start(w, c);
-        }
-        gw_client_process(w, req);
-        return;
-    }
     if (req)
         gw_exchange_abort(w, req);
     else
@@ -333,16 +337,8 @@ static void client_on_timeout(gw_worker_t *w, gw_conn_t *c)
 {
     gw_http_req_t *req = c->data;
 
-    if (req && req->delayed) { /* limit_req's wait is over */
-        req->delayed = 0;
-        gw_conn_timer_off(w, c);
-        if (proceed(w, req) < 0)
-            return;
-        if (req->client_paused && !gw_conn_is_closing(c)) {
-            req->client_paused = 0;
-            gw_conn_recv_start(w, c);
-        }
-        gw_client_process(w, req);
+    if (req && req->delayed) {
+        limit_req_resume(w, req);
         return;
     }
     if (req)
