@@ -17,18 +17,6 @@
 #include "regex.h"
 #include "route.h"
 
-static int push_ptr(void *arrayp, uint32_t *n, void *item)
-{
-    void ***array = arrayp;
-    void **grown = realloc(*array, (*n + 1) * sizeof(void *));
-
-    if (grown == NULL)
-        return -1;
-    grown[(*n)++] = item;
-    *array = grown;
-    return 0;
-}
-
 /* ---- listen ---- */
 
 static gw_http_addr_t *find_addr(gw_http_conf_t *hc, const gw_addr_t *addr)
@@ -49,7 +37,7 @@ static int add_listen(gw_http_conf_t *hc, gw_http_srv_t *s, const gw_http_listen
     gw_addr_format(&lc->addr, text, sizeof(text));
     if (a == NULL) {
         a = calloc(1, sizeof(*a));
-        if (a == NULL || push_ptr(&hc->addrs, &hc->naddrs, a) < 0) {
+        if (a == NULL || gw_http_push_ptr(&hc->addrs, &hc->naddrs, a) < 0) {
             free(a);
             return gw_conf_error(err, n, "out of memory");
         }
@@ -78,7 +66,7 @@ static int add_listen(gw_http_conf_t *hc, gw_http_srv_t *s, const gw_http_listen
             return gw_conf_error(err, n, "a duplicate default server for %s", text);
         a->dflt = s;
     }
-    if (push_ptr(&a->srvs, &a->nsrvs, s) < 0)
+    if (gw_http_push_ptr(&a->srvs, &a->nsrvs, s) < 0)
         return gw_conf_error(err, n, "out of memory");
     return 0;
 }
@@ -168,7 +156,7 @@ static int set_server_name(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, vo
         grown = realloc(s->name_re, (s->nnames + 1) * sizeof(*grown));
         if (grown)
             s->name_re = grown;
-        if (name == NULL || grown == NULL || push_ptr(&s->names, &s->nnames, name) < 0) {
+        if (name == NULL || grown == NULL || gw_http_push_ptr(&s->names, &s->nnames, name) < 0) {
             free(name);
             gw_regex_free(re);
             return gw_conf_error(err, n, "out of memory");
@@ -243,8 +231,8 @@ static int add_location(const gw_conf_node_t *n, gw_http_srv_t *s, gw_http_loc_t
         }
     }
     l = calloc(1, sizeof(*l));
-    if (l == NULL || push_ptr(&s->locs, &s->nlocs, l) < 0 ||
-        (kind == GW_LOC_NAMED && push_ptr(&s->named, &s->nnamed, l) < 0) || (l->match = strdup(name)) == NULL) {
+    if (l == NULL || gw_http_push_ptr(&s->locs, &s->nlocs, l) < 0 ||
+        (kind == GW_LOC_NAMED && gw_http_push_ptr(&s->named, &s->nnamed, l) < 0) || (l->match = strdup(name)) == NULL) {
         /* l, once in s->locs, is freed with the cycle */
         if (l && (s->nlocs == 0 || s->locs[s->nlocs - 1] != l))
             free(l);
@@ -433,7 +421,7 @@ int gw_route_init_cycle(gw_cycle_t *cy, gw_conf_err_t *err)
          * addresses are told apart by the connection's local address. */
         w = is_wildcard(&a->addr) || a->bind ? NULL : wildcard_for(hc, &a->addr);
         if (w) {
-            if (push_ptr(&w->specific, &w->nspecific, a) < 0)
+            if (gw_http_push_ptr(&w->specific, &w->nspecific, a) < 0)
                 return gw_conf_error(err, &(gw_conf_node_t){.file = a->file, .line = a->line}, "out of memory");
             continue;
         }

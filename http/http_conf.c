@@ -160,7 +160,8 @@ static int set_next_upstream(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, 
     return 0;
 }
 
-static int push_ptr(void *arrayp, uint32_t *n, void *item)
+/* Append item to a growing array of pointers (*arrayp, *n): the configuration's lists. */
+int gw_http_push_ptr(void *arrayp, uint32_t *n, void *item)
 {
     void ***array = arrayp;
     void **grown = realloc(*array, (*n + 1) * sizeof(void *));
@@ -193,7 +194,7 @@ static int set_server(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *c
     gw_http_conf_t *hc = conf;
     gw_http_srv_t *s = calloc(1, sizeof(*s));
 
-    if (s == NULL || push_ptr(&hc->srvs, &hc->nsrvs, s) < 0) {
+    if (s == NULL || gw_http_push_ptr(&hc->srvs, &hc->nsrvs, s) < 0) {
         free(s);
         return gw_conf_error(err, n, "out of memory");
     }
