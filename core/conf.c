@@ -150,6 +150,17 @@ int gw_conf_error(gw_conf_err_t *err, const gw_conf_node_t *n, const char *fmt, 
     return -1;
 }
 
+int gw_conf_bit(const gw_conf_node_t *n, uint32_t i, const gw_conf_bit_t *names, size_t count, uint64_t *bit,
+                gw_conf_err_t *err)
+{
+    for (size_t k = 0; k < count; k++)
+        if (strcmp(n->args[i], names[k].name) == 0) {
+            *bit = names[k].bit;
+            return 0;
+        }
+    return gw_conf_error(err, n, "invalid value \"%s\"", n->args[i]);
+}
+
 void gw_conf_log(int level, const gw_conf_node_t *n, const char *fmt, ...)
 {
     gw_conf_err_t e;

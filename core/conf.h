@@ -47,6 +47,16 @@ int gw_conf_error(gw_conf_err_t *err, const gw_conf_node_t *n, const char *fmt, 
  * for what is accepted but does not do all nginx would, so it is never silent. */
 void gw_conf_log(int level, const gw_conf_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A keyword and the bit it stands for, for directives that take a set of keywords. */
+typedef struct gw_conf_bit {
+    const char *name;
+    uint64_t bit;
+} gw_conf_bit_t;
+
+/* The bit of n->args[i] among names[0..count): 0, or -1 with nginx's `invalid value "x"` in err. */
+int gw_conf_bit(const gw_conf_node_t *n, uint32_t i, const gw_conf_bit_t *names, size_t count, uint64_t *bit,
+                gw_conf_err_t *err);
+
 /*
  * Value parsers. Return 0 and set *out, or -1 on a malformed or overflowing value.
  *   size: "1024", "64k"/"64K", "1m"/"1M", "1g"/"1G"  (bytes)

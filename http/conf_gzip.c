@@ -88,10 +88,7 @@ static int set_http_version(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, v
 static int set_proxied(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
                        gw_conf_err_t *err)
 {
-    static const struct {
-        const char *name;
-        uint64_t bit;
-    } names[] = {
+    static const gw_conf_bit_t names[] = {
         {"off", GW_GZIP_PROXIED_OFF},
         {"expired", GW_GZIP_PROXIED_EXPIRED},
         {"no-cache", GW_GZIP_PROXIED_NO_CACHE},
@@ -107,16 +104,13 @@ static int set_proxied(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *
     if (*v != GW_CONF_UNSET_U64)
         return duplicate(n, err);
     for (uint32_t i = 1; i < n->nargs; i++) {
-        size_t k;
+        uint64_t bit;
 
-        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-            if (strcmp(n->args[i], names[k].name) == 0)
-                break;
-        if (k == sizeof(names) / sizeof(names[0]))
-            return gw_conf_error(err, n, "invalid value \"%s\"", n->args[i]);
-        if (mask & names[k].bit)
+        if (gw_conf_bit(n, i, names, sizeof(names) / sizeof(names[0]), &bit, err) < 0)
+            return -1;
+        if (mask & bit)
             gw_conf_log(GW_LOG_WARN, n, "duplicate value \"%s\"", n->args[i]);
-        mask |= names[k].bit;
+        mask |= bit;
     }
     *v = mask;
     return 0;

@@ -97,24 +97,18 @@ static int set_certificate_key(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd
 static int set_protocols(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
                          gw_conf_err_t *err)
 {
-    static const struct {
-        const char *name;
-        int bit;
-    } names[] = {{"SSLv2", 0}, {"SSLv3", 0}, {"TLSv1", GW_TLS_V1}, {"TLSv1.1", GW_TLS_V1_1},
+    static const gw_conf_bit_t names[] = {{"SSLv2", 0}, {"SSLv3", 0}, {"TLSv1", GW_TLS_V1}, {"TLSv1.1", GW_TLS_V1_1},
                  {"TLSv1.2", GW_TLS_V1_2}, {"TLSv1.3", GW_TLS_V1_3}};
     LEVEL_OR_FAIL(t);
     if (t->protocols != -1)
         return gw_conf_error(err, n, "\"%s\" directive is duplicate", n->args[0]);
     t->protocols = 0;
     for (uint32_t i = 1; i < n->nargs; i++) {
-        size_t k;
+        uint64_t bit;
 
-        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-            if (strcmp(n->args[i], names[k].name) == 0)
-                break;
-        if (k == sizeof(names) / sizeof(names[0]))
-            return gw_conf_error(err, n, "invalid value \"%s\"", n->args[i]);
-        t->protocols |= names[k].bit;
+        if (gw_conf_bit(n, i, names, sizeof(names) / sizeof(names[0]), &bit, err) < 0)
+            return -1;
+        t->protocols |= (int)bit;
     }
     return 0;
 }

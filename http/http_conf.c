@@ -126,10 +126,7 @@ const gw_conf_cmd_t gw_http_cmds[] = {
 static int set_next_upstream(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, void *conf, void *user,
                              gw_conf_err_t *err)
 {
-    static const struct {
-        const char *name;
-        uint64_t bit;
-    } names[] = {
+    static const gw_conf_bit_t names[] = {
         {"error", GW_FT_ERROR},       {"timeout", GW_FT_TIMEOUT},   {"invalid_header", GW_FT_INVALID_HEADER},
         {"http_500", GW_FT_HTTP_500}, {"http_502", GW_FT_HTTP_502}, {"http_503", GW_FT_HTTP_503},
         {"http_504", GW_FT_HTTP_504}, {"http_403", GW_FT_HTTP_403}, {"http_404", GW_FT_HTTP_404},
@@ -141,7 +138,7 @@ static int set_next_upstream(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, 
     if (lc->proxy_next_upstream != GW_CONF_UNSET_U64)
         return gw_conf_error(err, n, "\"%s\" directive is duplicate", n->args[0]);
     for (uint32_t i = 1; i < n->nargs; i++) {
-        size_t k;
+        uint64_t bit;
 
         if (strcmp(n->args[i], "off") == 0) {
             if (n->nargs != 2)
@@ -149,12 +146,9 @@ static int set_next_upstream(const gw_conf_node_t *n, const gw_conf_cmd_t *cmd, 
             mask = 0;
             continue;
         }
-        for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
-            if (strcmp(n->args[i], names[k].name) == 0)
-                break;
-        if (k == sizeof(names) / sizeof(names[0]))
-            return gw_conf_error(err, n, "invalid value \"%s\"", n->args[i]);
-        mask |= names[k].bit;
+        if (gw_conf_bit(n, i, names, sizeof(names) / sizeof(names[0]), &bit, err) < 0)
+            return -1;
+        mask |= bit;
     }
     lc->proxy_next_upstream = mask;
     return 0;
