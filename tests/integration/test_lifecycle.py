@@ -37,7 +37,8 @@ def test_sigquit_finishes_the_request_in_flight_then_exits_0(backends, gateway):
     b0, = backends(1)
     gw = gateway(ONE_BACKEND, [b0])
 
-    with gw.conn() as c:
+    # The read starts almost 5 s before the answer is due: its timeout must be well past that.
+    with gw.conn(timeout=30) as c:
         c.send_request("GET", "/delay?ms=5000")
         assert b0.wait_for_requests(1, timeout=10)          # the request is at the backend
 
