@@ -525,6 +525,7 @@ void gw_conn_handle_recv(gw_worker_t *w, gw_conn_t *c, struct io_uring_cqe *cqe)
     } else if (res == -ENOBUFS) {
         /* Backpressure, not an error: every buffer is held by output still
          * being sent. Retry when some come back. */
+        gw_stat_inc(&w->st.buf_waits);
         if (!more && (c->flags & GW_CONN_RECV_WANTED) && !(c->flags & GW_CONN_CLOSING))
             add_starved(w, c);
         return;

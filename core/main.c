@@ -357,6 +357,11 @@ static int start(gw_cycle_t **cyp, const options_t *o, const char *text)
         fprintf(stderr, "gateway: [emerg] open() \"%s\" failed (%d: %s)\n", log_path, errno, strerror(errno));
         return 1;
     }
+    if (gw_workers_check_env(msg, sizeof(msg)) < 0) {
+        fprintf(stderr, "gateway: [emerg] %s\n", msg);
+        gw_log(GW_LOG_EMERG, "%s", msg);
+        return 1;
+    }
     raise_nofile(cy);
     /* Signals go to the main thread only: block them before any worker exists
      * (threads inherit the mask) and read them from a signalfd. Blocked before

@@ -103,6 +103,32 @@ static uint32_t disabled_features(void)
     return off;
 }
 
+/*
+ * GW_RING_BUFFERS=N gives each worker's provided-buffer ring N buffers instead
+ * of the built-in count, so tests can run the ring dry with a few connections
+ * (tests/integration/test_ring_buffers.py). A value that is not a power of two
+ * from GW_RING_BUFFERS_MIN to 32768 (gw_bufring_init's limit) is refused, never
+ * ignored: a test that believes it shrank the ring must not silently run with
+ * the full one.
+ */
+int gw_ring_env_buffers(uint32_t dflt, char *msg, size_t size)
+{
+    const char *env = getenv("GW_RING_BUFFERS");
+    unsigned long n = 0;
+    const char *p;
+
+    if (env == NULL)
+        return (int)dflt;
+    for (p = env; *p >= '0' && *p <= '9' && n <= 32768; p++)
+        n = n * 10 + (unsigned long)(*p - '0');
+    if (p == env || *p != '\0' || n < GW_RING_BUFFERS_MIN || n > 32768 || (n & (n - 1))) {
+        snprintf(msg, size, "GW_RING_BUFFERS=\"%.32s\": must be a power of two from %u to 32768", env,
+                 GW_RING_BUFFERS_MIN);
+        return -EINVAL;
+    }
+    return (int)n;
+}
+
 int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t buf_size, const char **why)
 {
     struct io_uring_params p;

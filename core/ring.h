@@ -55,6 +55,16 @@ static inline uint32_t gw_ud_idx(uint64_t ud)
 int gw_ring_init(gw_worker_t *w, unsigned sq_entries, uint32_t nbufs, uint32_t buf_size, const char **why);
 void gw_ring_exit(gw_worker_t *w);
 
+/* The smallest GW_RING_BUFFERS taken: starved connections re-arm when an eighth is free, at least one buffer. */
+#define GW_RING_BUFFERS_MIN 8
+
+/*
+ * The provided-buffer count: GW_RING_BUFFERS from the environment (a test
+ * knob), else dflt. Returns the count, or -EINVAL with msg saying why the
+ * value was refused.
+ */
+int gw_ring_env_buffers(uint32_t dflt, char *msg, size_t size);
+
 /* An SQE, submitting what is queued first if the SQ is full. Never NULL. */
 struct io_uring_sqe *gw_ring_sqe(gw_worker_t *w);
 

@@ -109,6 +109,7 @@ typedef struct gw_stats {
     gw_counter_t tls_failures;
     gw_counter_t log_writes;  /* access log writes submitted */
     gw_counter_t log_dropped; /* access log bytes lost (write failed or buffers exhausted) */
+    gw_counter_t buf_waits;   /* receives that found the provided-buffer ring empty (-ENOBUFS) */
 } gw_stats_t;
 
 /* Sum of every worker's gw_stats_t, for a scrape. */

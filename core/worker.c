@@ -195,7 +195,7 @@ static int worker_setup(gw_worker_t *w)
     const gw_cycle_t *cy = w->cycle;
     const char *why = "";
     char desc[256];
-    int ret;
+    int ret, nbufs;
 
     if (w->cpu >= 0) {
         cpu_set_t set;
@@ -204,7 +204,13 @@ static int worker_setup(gw_worker_t *w)
         CPU_SET(w->cpu, &set);
         pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
     }
-    ret = gw_ring_init(w, RING_ENTRIES, BUF_COUNT, BUF_SIZE, &why);
+    /* A bad GW_RING_BUFFERS already stopped the start (gw_workers_check_env). */
+    nbufs = gw_ring_env_buffers(BUF_COUNT, desc, sizeof(desc));
+    if (nbufs < 0) {
+        gw_log(GW_LOG_EMERG, "worker %d: %s", w->id, desc);
+        return nbufs;
+    }
+    ret = gw_ring_init(w, RING_ENTRIES, (uint32_t)nbufs, BUF_SIZE, &why);
     if (ret < 0) {
         gw_log(GW_LOG_EMERG, "worker %d: %s failed (%d: %s)", w->id, why, -ret, strerror(-ret));
         return ret;
@@ -330,6 +336,13 @@ static void *worker_main(void *arg)
     gw_wcycle_free_all(w);
     notify(w, 'X');
     return NULL;
+}
+
+int gw_workers_check_env(char *msg, size_t size)
+{
+    int n = gw_ring_env_buffers(BUF_COUNT, msg, size);
+
+    return n < 0 ? n : 0;
 }
 
 /* Every worker, for scrapes (gw_workers_all); set while the workers exist. */

@@ -17,6 +17,13 @@
  */
 gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *err);
 
+/*
+ * Check the environment the workers read at setup (GW_RING_BUFFERS, see
+ * ring.h), so a bad value stops the start with a message. 0, or -EINVAL with
+ * msg filled.
+ */
+int gw_workers_check_env(char *msg, size_t size);
+
 /* Ask every worker to stop (GW_CMD_STOP_GRACEFUL or _FAST); returns at once. */
 void gw_workers_signal(gw_worker_t *ws, int n, int cmd);
 

@@ -167,6 +167,11 @@ static void render_workers(sb_t *b)
     for (int i = 0; ws && i < n; i++)
         sb_printf(b, "gateway_worker_connections_active{worker=\"%d\"} %lld\n", ws[i].id,
                   (long long)gw_gauge_get(&ws[i].st.active));
+    family(b, "gateway_worker_recv_buffer_waits_total", "counter",
+           "Receives that found the worker's provided-buffer ring empty and waited for buffers to come back.");
+    for (int i = 0; ws && i < n; i++)
+        sb_printf(b, "gateway_worker_recv_buffer_waits_total{worker=\"%d\"} %llu\n", ws[i].id,
+                  (unsigned long long)gw_stat_get(&ws[i].st.buf_waits));
 }
 
 typedef struct peer_sum {

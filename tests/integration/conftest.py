@@ -216,7 +216,7 @@ class Gateway:
     """A running gateway (or nginx) process serving one config."""
 
     def __init__(self, binary, prefix, config, backends=(), workers=None, args=(), files=None,
-                 wait=True, nginx_proxy_defaults=True, **ports):
+                 wait=True, nginx_proxy_defaults=True, env=None, **ports):
         self.binary = binary
         self.prefix = Path(prefix)
         self.port = ports.pop("port", None) or free_port()
@@ -236,9 +236,11 @@ class Gateway:
         self._stderr_path = self.prefix / "stderr.log"
         self._stdout_path = self.prefix / "stdout.log"
         self.expect_exit = False     # set when the test itself ends the process
+        # env: variables set on top of the tests' own environment (which may carry GW_IO_URING_DISABLE)
+        environ = dict(os.environ, **env) if env else None
         with open(self._stdout_path, "wb") as out, open(self._stderr_path, "wb") as err:
             self.proc = subprocess.Popen(self.argv, cwd=str(self.prefix), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=err, start_new_session=True)
+                                         stdout=out, stderr=err, start_new_session=True, env=environ)
         if wait:
             self.wait_ready()
 
@@ -335,14 +337,15 @@ _CRASH = re.compile(r"AddressSanitizer|LeakSanitizer|ThreadSanitizer|UndefinedBe
 @pytest.fixture
 def gateway(gateway_bin, tmp_path):
     """gateway(config, backends=[...], workers=None, args=(), files={}, wait=True,
-    nginx_proxy_defaults=True, **ports)
+    nginx_proxy_defaults=True, env=None, **ports)
     starts the binary on `config` (placeholders: {port} the listen port,
     {b0} {b1} ... the backends' ports, {dead} a port nobody listens on,
     {prefix}, and any **ports) and waits until {port} accepts. With config
     None, the command line is the binary and `args` only (quick mode; the
     placeholders work in args too). nginx_proxy_defaults=False runs nginx
     without the proxy_http_version/Connection lines nginxify adds (to
-    compare with nginx's own defaults). Stopped with
+    compare with nginx's own defaults). env={"NAME": "value"} adds
+    variables to the process's environment (GW_RING_BUFFERS). Stopped with
     SIGTERM (then SIGKILL) after the test; a process that died on its own, or
     a crash or sanitizer report on its stderr, fails the test."""
     started = []
