@@ -174,6 +174,25 @@ void gw_segq_clear(gw_segq_t *q, gw_seg_cache_t *sc, gw_bufring_t *b)
     gw_segq_init(q);
 }
 
+int gw_segq_unpin(gw_segq_t *q, gw_bufring_t *b)
+{
+    for (gw_seg_t *s = q->head; s; s = s->next) {
+        char *block;
+
+        if (s->bid < 0)
+            continue;
+        block = malloc(s->len);
+        if (block == NULL)
+            return -ENOMEM;
+        memcpy(block, s->data, s->len);
+        gw_buf_unref(b, (uint32_t)s->bid);
+        s->data = block;
+        s->bid = GW_SEG_HEAP;
+        s->block = block;
+    }
+    return 0;
+}
+
 void gw_segq_consume(gw_segq_t *q, gw_seg_cache_t *sc, gw_bufring_t *b, uint32_t n)
 {
     while (n && q->head) {

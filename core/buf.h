@@ -71,6 +71,16 @@ static inline void gw_segq_push(gw_segq_t *q, gw_seg_t *s)
 void gw_segq_clear(gw_segq_t *q, gw_seg_cache_t *sc, gw_bufring_t *b);
 
 /*
+ * Copy every piece of q that points into a received buffer (ring or spare)
+ * into a heap block of its own (GW_SEG_HEAP) and drop its buffer reference.
+ * For bytes that wait on something that may itself need a receive: held in
+ * their buffers, enough of them would leave no buffer for the very receives
+ * they wait for. Returns 0, or -ENOMEM (the pieces not copied yet keep their
+ * buffers; q stays whole either way).
+ */
+int gw_segq_unpin(gw_segq_t *q, gw_bufring_t *b);
+
+/*
  * Drop the first `n` bytes of q (they were sent): whole segments are released,
  * a partly sent one is trimmed in place.
  */

@@ -4,6 +4,7 @@
  * checked, and the body forwarded to the upstream as received, framing
  * included, without copies.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,10 +167,32 @@ static int proceed(gw_worker_t *w, gw_http_req_t *req)
 }
 
 /*
- * Parse client bytes [data, data+len) of buffer bid. Returns how many were
- * used (the rest belongs to a later request), or GW_ERR when the exchange ended.
+ * Body bytes to the upstream: a slice of their receive buffer (one more
+ * reference, no copy), or a copy when they waited in inq on the heap
+ * (gw_segq_unpin: bid < 0). Returns 0, or -ENOMEM.
  */
-static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, uint32_t len, uint32_t bid)
+static int forward_body(gw_worker_t *w, gw_conn_t *up, const char *data, uint32_t len, int32_t bid)
+{
+    char *block;
+
+    if (bid >= 0) {
+        gw_conn_send_buf(w, up, data, len, (uint32_t)bid);
+        return 0;
+    }
+    block = malloc(len);
+    if (block == NULL)
+        return -ENOMEM;
+    memcpy(block, data, len);
+    gw_conn_send_heap(w, up, block, block, len);
+    return 0;
+}
+
+/*
+ * Parse client bytes [data, data+len) of a piece of inq (bid: its buffer, or
+ * GW_SEG_HEAP). Returns how many were used (the rest belongs to a later
+ * request), or GW_ERR when the exchange ended.
+ */
+static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, uint32_t len, int32_t bid)
 {
     uint32_t used = 0, fwd;
     int r;
@@ -192,7 +215,10 @@ static int feed_request(gw_worker_t *w, gw_http_req_t *req, const char *data, ui
     if (r > 0)
         return gw_exchange_client_error(w, req, (unsigned)r);
     if (fwd && req->up) {
-        gw_conn_send_buf(w, req->up, data + used, fwd, bid);
+        if (forward_body(w, req->up, data + used, fwd, bid) < 0) {
+            gw_exchange_abort(w, req);
+            return GW_ERR;
+        }
         gw_proxy_body_queued(w, req);
     }
     if (r == 0)
@@ -219,8 +245,16 @@ void gw_client_process(gw_worker_t *w, gw_http_req_t *req)
         if (req->delayed)
             return;
         if (req->rq_state == GW_RQ_DONE) {
-            if (req->rs_state != GW_RS_DONE)
-                break; /* the next request waits for this response */
+            if (req->rs_state != GW_RS_DONE) {
+                /* The next request waits for this response, which needs
+                 * receive buffers to arrive: its bytes must not hold any.
+                 * Left in their buffers, as many pipelining clients as the
+                 * ring has buffers would hold it all, and every response
+                 * would wait for proxy_read_timeout (then 504). Copied now,
+                 * once (a failed copy only leaves them where they were). */
+                gw_segq_unpin(&req->inq, &w->bufs);
+                break;
+            }
             if (gw_exchange_done(w, req) < 0)
                 return;
             continue;

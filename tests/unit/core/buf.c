@@ -3,7 +3,8 @@
  * consumes across heap, static and buffer segments, clear), the segment
  * cache, and the provided-buffer ring's reference counting on a real
  * io_uring (a buffer goes back to the kernel only with its last reference,
- * and returns are published in batches by gw_bufring_commit).
+ * and returns are published in batches by gw_bufring_commit); unpinning a
+ * queue (its pieces copied out of the buffers, which go back).
  *
  * Heap blocks must be freed exactly once: run under ASan to catch a double
  * free or a leak; the counters below catch a missed free without it.
@@ -450,6 +451,59 @@ static void test_spares(void)
     CHECK_INT(br.nspare_free, 16);
 }
 
+/* Unpinning: pieces in received buffers (ring or spare) become heap copies and the buffers go back. */
+static void test_segq_unpin(void)
+{
+    gw_seg_cache_t sc = {0};
+    gw_segq_t q;
+    uint32_t held = br.held, spares = br.nspare_free;
+    char *d2 = gw_buf_data(&br, 2), *d3 = gw_buf_data(&br, 3);
+    int sp;
+
+    gw_bufring_commit(&br);
+    memcpy(d2, "0123456789", 10);
+    memcpy(d3, "abcdef", 6);
+    gw_buf_taken(&br, 2);
+    gw_buf_taken(&br, 3);
+    sp = gw_buf_spare(&br);
+    CHECK(sp >= 8);
+    memcpy(gw_buf_data(&br, (uint32_t)sp), "SPARE", 5);
+    gw_segq_init(&q);
+    gw_segq_push(&q, seg_buf(&sc, 2, 0, 4));
+    gw_segq_push(&q, seg_static(&sc, "|"));
+    gw_buf_ref(&br, 2);
+    gw_segq_push(&q, seg_buf(&sc, 2, 6, 4)); /* a second slice of buffer 2 */
+    gw_segq_push(&q, seg_heap(&sc, "+"));
+    gw_segq_push(&q, seg_buf(&sc, 3, 1, 4));
+    gw_segq_push(&q, seg_buf(&sc, (uint32_t)sp, 0, 5));
+    CHECK_STR(contents(&q), "0123|6789+bcdeSPARE");
+    CHECK_INT(br.held, held + 2);
+
+    CHECK_INT(gw_segq_unpin(&q, &br), 0);
+    CHECK_STR(contents(&q), "0123|6789+bcdeSPARE");
+    CHECK_INT(q.count, 6);
+    for (const gw_seg_t *s = q.head; s; s = s->next)
+        CHECK(s->bid < 0);
+    CHECK_INT(br.refs[2], 0);
+    CHECK_INT(br.refs[3], 0);
+    CHECK_INT(br.held, held); /* both back to the kernel's ring ... */
+    CHECK_INT(br.pending, 2);
+    CHECK_INT(br.nspare_free, spares); /* ... and the spare to its stack */
+    /* the copies are what the buffers held, not the buffers themselves */
+    memset(d2, 'x', 10);
+    memset(d3, 'x', 6);
+    CHECK_STR(contents(&q), "0123|6789+bcdeSPARE");
+    CHECK_INT(gw_segq_unpin(&q, &br), 0); /* nothing left to copy */
+    CHECK_INT(br.pending, 2);
+
+    /* the copies are consumed and cleared like any heap piece (ASan: freed once) */
+    gw_segq_consume(&q, &sc, &br, 6);
+    CHECK_STR(contents(&q), "789+bcdeSPARE");
+    gw_segq_clear(&q, &sc, &br);
+    CHECK_INT(gw_bufring_commit(&br), 2);
+    gw_seg_cache_free(&sc);
+}
+
 int main(void)
 {
     int ret;
@@ -477,6 +531,7 @@ int main(void)
     RUN(test_spares);
     RUN(test_segq_with_buffers);
     RUN(test_refs_many);
+    RUN(test_segq_unpin);
     gw_bufring_free(&br, &ring);
     CHECK(br.br == NULL);
     io_uring_queue_exit(&ring);
