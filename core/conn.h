@@ -79,6 +79,12 @@ void gw_conn_finish(gw_worker_t *w, gw_conn_t *c, int linger);
  */
 void gw_conn_shutdown(gw_worker_t *w, gw_conn_t *c);
 
+/* Output not sent yet: queued (plaintext or a layer's records) or in a send in flight. */
+static inline int gw_conn_has_output(const gw_conn_t *c)
+{
+    return c->out.bytes || c->wire.bytes || (c->flags & GW_CONN_SENDING);
+}
+
 static inline int gw_conn_is_closing(const gw_conn_t *c)
 {
     return (c->flags & (GW_CONN_CLOSING | GW_CONN_CLOSE_ON_DRAIN)) != 0;

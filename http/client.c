@@ -245,17 +245,20 @@ void gw_client_process(gw_worker_t *w, gw_http_req_t *req)
         if (req->delayed)
             return;
         if (req->rq_state == GW_RQ_DONE) {
-            if (req->rs_state != GW_RS_DONE) {
-                /* The next request waits for this response, which needs
-                 * receive buffers to arrive: its bytes must not hold any.
-                 * Left in their buffers, as many pipelining clients as the
-                 * ring has buffers would hold it all, and every response
-                 * would wait for proxy_read_timeout (then 504). Copied now,
-                 * once (a failed copy only leaves them where they were). */
+            int r = req->rs_state == GW_RS_DONE ? gw_exchange_done(w, req) : GW_AGAIN;
+
+            if (r == GW_AGAIN) {
+                /* The next request waits for this response to arrive, which
+                 * needs receive buffers, and to be sent, which needs the
+                 * client to read: its bytes must not hold any buffer. Left
+                 * in them, as many pipelining clients as the ring has
+                 * buffers would hold it all, and every response would wait
+                 * for proxy_read_timeout (then 504). Copied now, once (a
+                 * failed copy only leaves them where they were). */
                 gw_segq_unpin(&req->inq, &w->bufs);
                 break;
             }
-            if (gw_exchange_done(w, req) < 0)
+            if (r < 0)
                 return;
             continue;
         }
@@ -268,10 +271,11 @@ void gw_client_process(gw_worker_t *w, gw_http_req_t *req)
             return;
         gw_segq_consume(&req->inq, &w->segs, &w->bufs, (uint32_t)n);
     }
-    if (req->rq_state == GW_RQ_DONE && req->rs_state == GW_RS_DONE) {
-        gw_exchange_done(w, req); /* a local answer (no upstream) to a request without body */
+    /* A local answer (no upstream) to a request without body; or, while the
+     * end of a response is sent (flushing), inq still has its limit. */
+    if (req->rq_state == GW_RQ_DONE && req->rs_state == GW_RS_DONE && !req->flushing &&
+        gw_exchange_done(w, req) != GW_AGAIN)
         return;
-    }
     if (req->inq.bytes >= GW_QUEUE_HIGH)
         pause_client(w, req);
 }
@@ -360,6 +364,10 @@ static void client_on_sent(gw_worker_t *w, gw_conn_t *c)
 {
     gw_http_req_t *req = c->data;
 
+    if (req && req->flushing) { /* the whole response is sent: the exchange ends */
+        gw_exchange_after_response(w, req);
+        return;
+    }
     if (req && req->gz)
         gw_gzip_idle(w, req); /* all sent: what zlib holds back goes now */
     if (req && req->up_paused)

@@ -96,6 +96,7 @@ static void reset(gw_worker_t *w, gw_http_req_t *req)
     req->ep_status = 0;
     req->request_id[0] = req->request_id[1] = 0;
     req->dechunk = req->head_sent = req->in_1xx = req->up_paused = req->retried = req->rs_started = 0;
+    req->flushing = 0;
     gw_obs_request_begin(w, req);
 }
 
@@ -151,8 +152,26 @@ int gw_exchange_done(gw_worker_t *w, gw_http_req_t *req)
     const gw_http_lconf_t *lc = gw_exchange_lconf(req);
     int paused = req->client_paused;
 
-    gw_worker_exchange_done(w, req->start_us);
-    gw_exchange_release_upstream(w, req, req->up_keepalive && !req->up_leftover, 0);
+    if (!req->flushing) {
+        gw_worker_exchange_done(w, req->start_us);
+        gw_exchange_release_upstream(w, req, req->up_keepalive && !req->up_leftover, 0);
+    }
+    if (gw_conn_has_output(c)) {
+        /* The end of the response is still going out. Until it is sent the
+         * client is writing, not idle: send_timeout applies (as nginx's
+         * writer), and keepalive_timeout starts only afterwards. Started now,
+         * it would close a slow reader before the last of its response left
+         * (a truncated body); with no timer at all, a client that stopped
+         * reading would keep its buffers for ever. client_on_sent ends the
+         * exchange once everything is sent. Bytes of the next request wait in
+         * inq meanwhile: a pipelining client is served in order. */
+        if (!req->flushing) {
+            req->flushing = 1;
+            gw_conn_timer(w, c, lc->send_timeout);
+        }
+        return GW_AGAIN;
+    }
+    req->flushing = 0;
     req->client_paused = 0;
     /* req->keepalive is what the response head promised: closing after a
      * promised keep-alive would race a client already sending the next
@@ -203,6 +222,7 @@ int gw_exchange_answer_send(gw_worker_t *w, gw_http_req_t *req, unsigned status,
     req->rs_state = GW_RS_DONE;
     req->head_sent = 1;
     if (!req->keepalive || resp == NULL) {
+        gw_conn_timer(w, c, gw_exchange_lconf(req)->send_timeout); /* for the answer to leave (then lingering) */
         gw_exchange_free(w, req);
         gw_conn_finish(w, c, 1);
         return GW_ERR;

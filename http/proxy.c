@@ -316,6 +316,7 @@ static void response_done(gw_worker_t *w, gw_http_req_t *req)
         gw_conn_t *c = req->client;
 
         gw_exchange_release_upstream(w, req, 0, 0);
+        gw_conn_timer(w, c, lconf(req)->send_timeout); /* for the response to leave (then lingering) */
         gw_exchange_free(w, req);
         gw_conn_finish(w, c, 1);
         return;

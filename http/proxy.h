@@ -9,7 +9,8 @@
  *   idle (no req) -> HEAD              NONE -> CONNECTING -> HEAD -> BODY -> DONE
  *   HEAD -> BODY   head forwarded              (a pooled connection skips CONNECTING)
  *   BODY -> DONE   body forwarded      a retry goes back to CONNECTING/HEAD on another peer
- * An exchange ends when both are DONE.
+ * An exchange ends when both are DONE and the response is sent (queued output
+ * gone to the kernel): send_timeout bounds that wait.
  *
  * Convention: functions returning int give GW_ERR when the exchange was
  * ended and `req` freed; the caller must not touch it again.
@@ -29,7 +30,9 @@ int gw_exchange_body_pending(const gw_http_req_t *req);
 void gw_exchange_release_upstream(gw_worker_t *w, gw_http_req_t *req, int reusable, int failed);
 /* End everything now, without a response. */
 void gw_exchange_abort(gw_worker_t *w, gw_http_req_t *req);
-/* Both sides done: GW_ERR when req was freed, 0 when reset for a pipelined request. */
+/* Both sides done: GW_ERR when req was freed, 0 when reset for a pipelined
+ * request, GW_AGAIN while the response is still being sent (req is left as it
+ * is; client_on_sent ends it: gw_exchange_after_response). */
 int gw_exchange_done(gw_worker_t *w, gw_http_req_t *req);
 /* Answer `status` ourselves (nothing of a response sent yet). */
 int gw_exchange_respond(gw_worker_t *w, gw_http_req_t *req, unsigned status);

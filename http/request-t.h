@@ -126,6 +126,7 @@ typedef struct gw_http_req {
     unsigned uri_quoted : 1;    /* the client's path had %XX (re-escaped if a URI part replaces a prefix) */
     unsigned upgrade : 1;       /* the request has an Upgrade header: a 101 answer makes a tunnel (tunnel.c) */
     unsigned gz_vary : 1;       /* gzip_vary: the response gets Vary: Accept-Encoding (gzip.c) */
+    unsigned flushing : 1;      /* both sides done, the response's end still being sent (gw_exchange_done) */
     struct gw_gzip *gz;         /* the response body is being compressed (gzip.c); NULL: not */
 
     /* observability (metrics.c, accesslog.c) */
