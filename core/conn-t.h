@@ -34,6 +34,10 @@ typedef struct gw_conn_ops {
     void (*on_stop)(gw_worker_t *w, gw_conn_t *c);
     /* A reload made the connection's configuration old (c->wc != w->cur). */
     void (*on_retire)(gw_worker_t *w, gw_conn_t *c);
+    /* Optional. Bytes arrived but the buffer ring is dry: reading waits until
+     * an eighth of it is free again and then resumes by itself. The owner may
+     * stop reading (gw_conn_recv_stop) to wait on its own terms instead. */
+    void (*on_starved)(gw_worker_t *w, gw_conn_t *c);
 } gw_conn_ops_t;
 
 /*

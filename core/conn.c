@@ -523,11 +523,15 @@ void gw_conn_handle_recv(gw_worker_t *w, gw_conn_t *c, struct io_uring_cqe *cqe)
             c->ops->on_eof(w, c, res);
         return;
     } else if (res == -ENOBUFS) {
-        /* Backpressure, not an error: every buffer is held by output still
-         * being sent. Retry when some come back. */
+        /* Backpressure, not an error: every buffer is held, by output still
+         * being sent above all. Retry when some come back; the owner hears
+         * of it and may rather wait for its peer to drain (on_starved). */
         gw_stat_inc(&w->st.buf_waits);
-        if (!more && (c->flags & GW_CONN_RECV_WANTED) && !(c->flags & GW_CONN_CLOSING))
+        if (!more && (c->flags & GW_CONN_RECV_WANTED) && !(c->flags & GW_CONN_CLOSING)) {
             add_starved(w, c);
+            if ((c->flags & GW_CONN_STARVED) && c->ops->on_starved)
+                c->ops->on_starved(w, c);
+        }
         return;
     }
     /* Not if on_data armed one already (a connection handed to a pool, say):

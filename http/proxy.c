@@ -543,6 +543,22 @@ static void up_on_timeout(gw_worker_t *w, gw_conn_t *up)
                        ETIMEDOUT);
 }
 
+/*
+ * The buffer ring ran dry: this upstream is not read until buffers come back.
+ * If its client still has output to take, that output holds some of them:
+ * wait for the client as when its queue is full (pause_upstream), so that
+ * send_timeout bounds a client that stopped reading, and proxy_read_timeout
+ * does not blame the upstream for bytes we did not read. Without such output
+ * the exchange only waits for buffers that others hold.
+ */
+static void up_on_starved(gw_worker_t *w, gw_conn_t *up)
+{
+    gw_http_req_t *req = up->data;
+
+    if (req && req->up == up && gw_conn_has_output(req->client))
+        pause_upstream(w, req);
+}
+
 /* Part of the request reached the upstream; the body drained from its queue: read more from the client. */
 static void up_on_sent(gw_worker_t *w, gw_conn_t *up)
 {
@@ -565,4 +581,5 @@ static const gw_conn_ops_t up_ops = {
     .on_send_error = up_on_send_error,
     .on_connect = up_on_connect,
     .on_timeout = up_on_timeout,
+    .on_starved = up_on_starved,
 };

@@ -144,14 +144,36 @@ static void stall_timer(gw_worker_t *w, gw_tunnel_t *t)
         gw_conn_timer(w, t->c[SIDE_CLIENT], ms);
 }
 
-/* Stop reading side i while the other side's queue is above the high mark. */
-static void maybe_pause(gw_worker_t *w, gw_tunnel_t *t, int i)
+static void pause_dir(gw_worker_t *w, gw_tunnel_t *t, int i)
 {
-    if (t->dir[i] != DIR_FLOWING || t->c[!i]->out.bytes < GW_QUEUE_HIGH)
-        return;
     t->dir[i] = DIR_PAUSED;
     gw_conn_recv_stop(w, t->c[i]);
     stall_timer(w, t);
+}
+
+/* Stop reading side i while the other side's queue is above the high mark. */
+static void maybe_pause(gw_worker_t *w, gw_tunnel_t *t, int i)
+{
+    if (t->dir[i] == DIR_FLOWING && t->c[!i]->out.bytes >= GW_QUEUE_HIGH)
+        pause_dir(w, t, i);
+}
+
+/*
+ * The buffer ring ran dry under side i. If the other side still has output
+ * to take, that output holds some of the buffers: side i waits for it to
+ * drain, as with a full queue, so that the stall timer (the other side's
+ * send timeout) bounds a peer that stopped reading.
+ */
+static void tunnel_on_starved(gw_worker_t *w, gw_conn_t *c)
+{
+    gw_tunnel_t *t = c->data;
+    int i;
+
+    if (t == NULL)
+        return;
+    i = side_of(t, c);
+    if (t->dir[i] == DIR_FLOWING && gw_conn_has_output(t->c[!i]))
+        pause_dir(w, t, i);
 }
 
 static void tunnel_on_data(gw_worker_t *w, gw_conn_t *c, char *data, uint32_t len, uint32_t bid)
@@ -258,6 +280,7 @@ static const gw_conn_ops_t tunnel_ops = {
     .on_send_error = tunnel_on_send_error,
     .on_timeout = tunnel_on_timeout,
     .on_stop = tunnel_on_stop,
+    .on_starved = tunnel_on_starved,
 };
 
 void gw_tunnel_start(gw_worker_t *w, gw_http_req_t *req, const char *rest, uint32_t n, uint32_t bid)

@@ -5,7 +5,7 @@
  * dirty list, flushing (one send, or one sendmsg for several pieces), recv
  * with provided buffers (multishot and single-shot), stopping, EOF, close
  * (twice), finish with and without lingering, timers, and the ENOBUFS
- * starvation path. A small loop below stands in for the worker's: flush,
+ * starvation path (the owner told, and free to stop reading meanwhile). A small loop below stands in for the worker's: flush,
  * re-arm starved, commit buffers, submit and wait, dispatch completions.
  *
  * The table tests run anywhere; the rest needs io_uring and exits 77 without it.
@@ -201,6 +201,8 @@ typedef struct rec {
     char got[256 * 1024];
     size_t got_len;
     int data_calls, eofs, eof_err, sent, send_errs, send_err, connects, connect_res, timeouts;
+    int starved;         /* on_starved calls */
+    int stop_on_starved; /* ... which then stop reading */
     int hold;            /* keep the buffers on_data gets */
     uint32_t held[4096]; /* ... their ids */
     int nheld;
@@ -266,6 +268,16 @@ static void on_timeout(gw_worker_t *w, gw_conn_t *c)
     r->timeouts++;
 }
 
+static void on_starved(gw_worker_t *w, gw_conn_t *c)
+{
+    rec_t *r = c->data;
+
+    CHECK(c->flags & GW_CONN_STARVED);
+    r->starved++;
+    if (r->stop_on_starved)
+        gw_conn_recv_stop(w, c);
+}
+
 static const gw_conn_ops_t ops = {
     .on_data = on_data,
     .on_eof = on_eof,
@@ -273,6 +285,7 @@ static const gw_conn_ops_t ops = {
     .on_send_error = on_send_error,
     .on_connect = on_connect,
     .on_timeout = on_timeout,
+    .on_starved = on_starved,
 };
 
 static int stale_completions;
@@ -834,6 +847,7 @@ static void test_starved(int multishot)
     }
     CHECK(written > NBUFS * BUFSZ);
     LOOP_UNTIL(w, c->flags & GW_CONN_STARVED);
+    CHECK_INT(r.starved, 1); /* the owner was told */
     CHECK_INT(w->bufs.held, NBUFS);
     CHECK_INT(r.nheld, NBUFS);
     CHECK_INT(w->nstarved, 1);
@@ -874,6 +888,52 @@ static void test_starved(int multishot)
     gw_conn_rearm_starved(w);
     CHECK_INT(c->flags, 0);
     CHECK_INT(w->active, 0);
+    close(peer);
+    ring_worker_free(w);
+}
+
+/* An owner told of the starvation stops reading: buffers coming back do not
+ * re-arm it; it reads again when it says so, and nothing is lost. */
+static void test_starved_owner_stops(int multishot)
+{
+    gw_worker_t *w = ring_worker(4, multishot);
+    static rec_t r;
+    static char data[NBUFS * BUFSZ * 2];
+    int peer;
+    gw_conn_t *c;
+    size_t written = 0;
+
+    memset(&r, 0, sizeof(r));
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)('A' + i % 26);
+    r.hold = 1;
+    r.stop_on_starved = 1;
+    c = pair_conn(w, &peer, &r);
+    gw_conn_recv_start(w, c);
+    while (written < sizeof(data)) {
+        ssize_t k = write(peer, data + written, sizeof(data) - written);
+
+        if (k <= 0)
+            break;
+        written += (size_t)k;
+    }
+    LOOP_UNTIL(w, r.starved == 1);
+    CHECK(!(c->flags & GW_CONN_RECV_WANTED));
+    /* every buffer back: the starved list lets go of it, no recv is armed */
+    r.hold = 0;
+    while (r.nheld)
+        gw_buf_unref(&w->bufs, r.held[--r.nheld]);
+    settle(w);
+    CHECK_INT(w->nstarved, 0);
+    CHECK(!(c->flags & (GW_CONN_STARVED | GW_CONN_RECV_ARMED)));
+    CHECK(r.got_len < written);
+    /* the owner reads again: the rest arrives */
+    gw_conn_recv_start(w, c);
+    CHECK(c->flags & GW_CONN_RECV_ARMED);
+    LOOP_UNTIL(w, r.got_len == written);
+    CHECK(memcmp(r.got, data, written) == 0);
+    CHECK_INT(r.starved, 1);
+    gw_conn_close(w, c);
     close(peer);
     ring_worker_free(w);
 }
@@ -984,6 +1044,7 @@ int main(void)
         RUN_MODE(test_close, ms);
         RUN_MODE(test_finish, ms);
         RUN_MODE(test_starved, ms);
+        RUN_MODE(test_starved_owner_stops, ms);
     }
     return gw_test_done();
 }
