@@ -262,7 +262,7 @@ void gw_client_process(gw_worker_t *w, gw_http_req_t *req)
                 return;
             continue;
         }
-        if (req->up && req->up->out.bytes >= GW_QUEUE_HIGH) {
+        if (req->up && gw_queue_high(&req->up->out)) {
             pause_client(w, req); /* the upstream reads slower than the client sends */
             return;
         }
@@ -276,7 +276,7 @@ void gw_client_process(gw_worker_t *w, gw_http_req_t *req)
     if (req->rq_state == GW_RQ_DONE && req->rs_state == GW_RS_DONE && !req->flushing &&
         gw_exchange_done(w, req) != GW_AGAIN)
         return;
-    if (req->inq.bytes >= GW_QUEUE_HIGH)
+    if (gw_queue_high(&req->inq))
         pause_client(w, req);
 }
 

@@ -437,7 +437,7 @@ static void feed_response(gw_worker_t *w, gw_http_req_t *req, const char *p, uin
     }
     if (req->gz && req->client->out.bytes == 0)
         gw_gzip_idle(w, req); /* the client waits: what zlib holds goes now (else when its queue drains) */
-    if (req->client->out.bytes >= GW_QUEUE_HIGH)
+    if (gw_queue_high(&req->client->out))
         pause_upstream(w, req);
 }
 

@@ -21,6 +21,12 @@
 #include "core/worker-t.h"
 #include "request-t.h"
 
+/* Is q past a backpressure mark (GW_QUEUE_HIGH bytes or GW_QUEUE_HIGH_PIECES pieces)? */
+static inline int gw_queue_high(const gw_segq_t *q)
+{
+    return q->bytes >= GW_QUEUE_HIGH || q->count >= GW_QUEUE_HIGH_PIECES;
+}
+
 /* ---- exchange.c ---- */
 gw_http_req_t *gw_exchange_new(gw_worker_t *w, gw_conn_t *c);
 void gw_exchange_free(gw_worker_t *w, gw_http_req_t *req);

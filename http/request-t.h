@@ -143,5 +143,10 @@ typedef struct gw_http_req {
 enum { GW_RS_LINE_STATUS, GW_RS_LINE_START, GW_RS_LINE_NAME }; /* rs_line: in a value (or status line), at a line's start, in a name */
 #define GW_QUEUE_HIGH (256 * 1024)
 #define GW_QUEUE_LOW (64 * 1024)
+/* ... or this many pieces (gw_queue_high): a piece holds a whole receive
+ * buffer however few bytes it carries. By bytes alone, one client that stops
+ * reading a stream of 64-byte pieces would hold 4096 buffers: its worker's
+ * whole ring. One sendmsg's worth (GW_SEND_MAX_IOV). */
+#define GW_QUEUE_HIGH_PIECES 64
 
 #endif

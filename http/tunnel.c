@@ -2,7 +2,8 @@
  * The tunnel of an upgraded connection (see tunnel.h). After the 101 no byte
  * is parsed: what one side sends is queued on the other as a slice of the
  * buffer it arrived in (no copy, as bodies are), and a side stops reading
- * while the other has more than GW_QUEUE_HIGH queued.
+ * while the other has more than GW_QUEUE_HIGH queued (or GW_QUEUE_HIGH_PIECES
+ * pieces).
  *
  * Each direction (bytes read from side i, written to the other side) has a
  * state:
@@ -154,7 +155,7 @@ static void pause_dir(gw_worker_t *w, gw_tunnel_t *t, int i)
 /* Stop reading side i while the other side's queue is above the high mark. */
 static void maybe_pause(gw_worker_t *w, gw_tunnel_t *t, int i)
 {
-    if (t->dir[i] == DIR_FLOWING && t->c[!i]->out.bytes >= GW_QUEUE_HIGH)
+    if (t->dir[i] == DIR_FLOWING && gw_queue_high(&t->c[!i]->out))
         pause_dir(w, t, i);
 }
 
