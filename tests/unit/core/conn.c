@@ -821,6 +821,24 @@ static void test_timer(void)
     ring_worker_free(w);
 }
 
+/* Fill data with a letter pattern from `first` and write as much of it to the
+ * peer as its socket takes without blocking. Returns the bytes written. */
+static size_t fill_peer(int peer, char *data, size_t size, char first)
+{
+    size_t written = 0;
+
+    for (size_t i = 0; i < size; i++)
+        data[i] = (char)(first + i % 26);
+    while (written < size) {
+        ssize_t k = write(peer, data + written, size - written);
+
+        if (k <= 0)
+            break;
+        written += (size_t)k;
+    }
+    return written;
+}
+
 /* Every buffer held by the owner: the recv ends with ENOBUFS, the connection
  * waits on the starved list and is re-armed once enough buffers come back. */
 static void test_starved(int multishot)
@@ -830,21 +848,13 @@ static void test_starved(int multishot)
     static char data[NBUFS * BUFSZ * 3];
     int peer;
     gw_conn_t *c;
-    size_t written = 0;
+    size_t written;
 
     memset(&r, 0, sizeof(r));
-    for (size_t i = 0; i < sizeof(data); i++)
-        data[i] = (char)('a' + i % 26);
     r.hold = 1;
     c = pair_conn(w, &peer, &r);
     gw_conn_recv_start(w, c);
-    while (written < sizeof(data)) {
-        ssize_t k = write(peer, data + written, sizeof(data) - written);
-
-        if (k <= 0)
-            break;
-        written += (size_t)k;
-    }
+    written = fill_peer(peer, data, sizeof(data), 'a');
     CHECK(written > NBUFS * BUFSZ);
     LOOP_UNTIL(w, c->flags & GW_CONN_STARVED);
     CHECK_INT(r.starved, 1); /* the owner was told */
@@ -901,22 +911,14 @@ static void test_starved_owner_stops(int multishot)
     static char data[NBUFS * BUFSZ * 2];
     int peer;
     gw_conn_t *c;
-    size_t written = 0;
+    size_t written;
 
     memset(&r, 0, sizeof(r));
-    for (size_t i = 0; i < sizeof(data); i++)
-        data[i] = (char)('A' + i % 26);
     r.hold = 1;
     r.stop_on_starved = 1;
     c = pair_conn(w, &peer, &r);
     gw_conn_recv_start(w, c);
-    while (written < sizeof(data)) {
-        ssize_t k = write(peer, data + written, sizeof(data) - written);
-
-        if (k <= 0)
-            break;
-        written += (size_t)k;
-    }
+    written = fill_peer(peer, data, sizeof(data), 'A');
     LOOP_UNTIL(w, r.starved == 1);
     CHECK(!(c->flags & GW_CONN_RECV_WANTED));
     /* every buffer back: the starved list lets go of it, no recv is armed */
