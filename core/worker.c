@@ -29,6 +29,10 @@
 #define BUF_COUNT 1024
 #define BUF_SIZE 16384
 
+/* Buffers per worker ring: BUF_COUNT, or GW_RING_BUFFERS read once by
+ * gw_workers_check_env before any worker starts (read-only afterwards). */
+static uint32_t ring_buffers = BUF_COUNT;
+
 /* Batched waits (see worker_loop). Measured with bench/ on 2 cores: a tenth
  * of the exchange time cut syscalls/request at 64 connections from 1.26 to
  * 0.28 with +12% req/s; a fifth cost 15% req/s at 8 connections; an eighth
@@ -195,7 +199,7 @@ static int worker_setup(gw_worker_t *w)
     const gw_cycle_t *cy = w->cycle;
     const char *why = "";
     char desc[256];
-    int ret, nbufs;
+    int ret;
 
     if (w->cpu >= 0) {
         cpu_set_t set;
@@ -204,13 +208,7 @@ static int worker_setup(gw_worker_t *w)
         CPU_SET(w->cpu, &set);
         pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
     }
-    /* A bad GW_RING_BUFFERS already stopped the start (gw_workers_check_env). */
-    nbufs = gw_ring_env_buffers(BUF_COUNT, desc, sizeof(desc));
-    if (nbufs < 0) {
-        gw_log(GW_LOG_EMERG, "worker %d: %s", w->id, desc);
-        return nbufs;
-    }
-    ret = gw_ring_init(w, RING_ENTRIES, (uint32_t)nbufs, BUF_SIZE, &why);
+    ret = gw_ring_init(w, RING_ENTRIES, ring_buffers, BUF_SIZE, &why);
     if (ret < 0) {
         gw_log(GW_LOG_EMERG, "worker %d: %s failed (%d: %s)", w->id, why, -ret, strerror(-ret));
         return ret;
@@ -342,7 +340,10 @@ int gw_workers_check_env(char *msg, size_t size)
 {
     int n = gw_ring_env_buffers(BUF_COUNT, msg, size);
 
-    return n < 0 ? n : 0;
+    if (n < 0)
+        return n;
+    ring_buffers = (uint32_t)n;
+    return 0;
 }
 
 /* Every worker, for scrapes (gw_workers_all); set while the workers exist. */

@@ -18,9 +18,9 @@
 gw_worker_t *gw_workers_start(const gw_cycle_t *cy, int n, int notify_fd, int *err);
 
 /*
- * Check the environment the workers read at setup (GW_RING_BUFFERS, see
- * ring.h), so a bad value stops the start with a message. 0, or -EINVAL with
- * msg filled.
+ * Read the environment the workers use at setup (GW_RING_BUFFERS, see
+ * ring.h) once, before gw_workers_start, so a bad value stops the start with
+ * a message. 0, or -EINVAL with msg filled.
  */
 int gw_workers_check_env(char *msg, size_t size);
 
